@@ -1,0 +1,110 @@
+"""Fixtures: a real `vectorhouse serve` process on a free loopback port, driven through the openai SDK."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import AsyncOpenAI, OpenAI
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    data_dir: Path
+    log_path: Path
+
+    @property
+    def api(self) -> str:
+        return self.base_url + "/v1"
+
+    def client(self, **kwargs: object) -> OpenAI:
+        return OpenAI(base_url=self.api, api_key="local", max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as after a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 120) -> Server:
+    port = free_port()
+    log_path = data_dir.parent / f"{data_dir.name}-server-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "VECTORHOUSE_POLL_AFTER_MS": "100", **(extra_env or {})}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vectorhouse", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"vectorhouse serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.base_url + "/health", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"vectorhouse serve did not become healthy in {timeout}s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("vh") / "data")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server: Server) -> OpenAI:
+    return server.client()
+
+
+@pytest.fixture
+def aclient(server: Server) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=server.api, api_key="local", max_retries=0)
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    """Plain HTTP for what the SDK cannot send (malformed bodies, raw headers)."""
+    with httpx.Client(base_url=server.api, headers={"Authorization": "Bearer local"}, timeout=60) as c:
+        yield c
+
+
+def upload(client: OpenAI, name: str, content: bytes | str, purpose: str = "assistants") -> str:
+    data = content.encode() if isinstance(content, str) else content
+    return client.files.create(file=(name, data), purpose=purpose).id  # type: ignore[arg-type]

@@ -1,0 +1,35 @@
+"""Shared route dependencies: the process's `Vectorhouse`, cursor query parameters, poll headers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request, Response
+
+from vectorhouse.service import Vectorhouse
+from vectorhouse.service.pagination import PageRequest
+
+
+def get_vectorhouse(request: Request) -> Vectorhouse:
+    return request.app.state.vectorhouse
+
+
+VH = Annotated[Vectorhouse, Depends(get_vectorhouse)]
+
+
+def cursor_page(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    before: str | None = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, order=order, after=after, before=before)
+
+
+Cursor = Annotated[PageRequest, Depends(cursor_page)]
+
+
+def poll_hint(response: Response, vh: Vectorhouse, status: str) -> None:
+    """Objects still in progress tell the SDK's poll helpers how long to wait (an integer string)."""
+    if status == "in_progress":
+        response.headers["openai-poll-after-ms"] = str(vh.settings.poll_after_ms)

@@ -1,0 +1,45 @@
+"""Routes of /vector_stores: create, list, retrieve, update, delete, search."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from vectorhouse.api.deps import VH, Cursor, poll_hint
+from vectorhouse.schemas.objects import CursorPage, SearchResultsPage, VectorStoreDeleted, VectorStoreObject
+from vectorhouse.schemas.requests import SearchRequest, VectorStoreCreate, VectorStoreUpdate
+
+router = APIRouter(tags=["vector stores"])
+
+
+@router.post("/vector_stores", response_model=VectorStoreObject)
+def create_vector_store(body: VectorStoreCreate, vh: VH, response: Response) -> VectorStoreObject:
+    store = vh.store_files.create_store(body)
+    poll_hint(response, vh, store.status)
+    return store
+
+
+@router.get("/vector_stores", response_model=CursorPage[VectorStoreObject])
+def list_vector_stores(vh: VH, page: Cursor) -> CursorPage[VectorStoreObject]:
+    return vh.stores.list(page)
+
+
+@router.get("/vector_stores/{vector_store_id}", response_model=VectorStoreObject)
+def retrieve_vector_store(vector_store_id: str, vh: VH, response: Response) -> VectorStoreObject:
+    store = vh.stores.get(vector_store_id)
+    poll_hint(response, vh, store.status)
+    return store
+
+
+@router.post("/vector_stores/{vector_store_id}", response_model=VectorStoreObject)
+def update_vector_store(vector_store_id: str, body: VectorStoreUpdate, vh: VH) -> VectorStoreObject:
+    return vh.stores.update(vector_store_id, body)
+
+
+@router.delete("/vector_stores/{vector_store_id}", response_model=VectorStoreDeleted)
+def delete_vector_store(vector_store_id: str, vh: VH) -> VectorStoreDeleted:
+    return vh.stores.delete(vector_store_id)
+
+
+@router.post("/vector_stores/{vector_store_id}/search", response_model=SearchResultsPage)
+def search_vector_store(vector_store_id: str, body: SearchRequest, vh: VH) -> SearchResultsPage:
+    return vh.search.search(vector_store_id, body)

@@ -1,0 +1,5 @@
+"""Raw file bytes, content-addressed by sha256."""
+
+from vectorhouse.blobs.local import LocalBlobStore
+
+__all__ = ["LocalBlobStore"]

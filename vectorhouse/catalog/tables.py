@@ -1,0 +1,71 @@
+"""SQLAlchemy Core tables of the catalog; `seq` columns give a stable creation order for cursors."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+files = Table(
+    "files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+)
+
+vector_stores = Table(
+    "vector_stores",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("description", Text, nullable=True),
+    Column("metadata", JSON, nullable=True),
+    Column("expires_after_days", Integer, nullable=True),
+    Column("last_active_at", BigInteger, nullable=False),
+    Column("expired", Integer, nullable=False, default=0),
+    Column("backend", String(32), nullable=False, default="embedded"),
+)
+
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", String(80), nullable=False),
+    Column("file_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("last_error", JSON, nullable=True),
+    Column("attributes", JSON, nullable=True),
+    Column("max_chunk_size_tokens", Integer, nullable=False),
+    Column("chunk_overlap_tokens", Integer, nullable=False),
+    Column("usage_bytes", BigInteger, nullable=False, default=0),
+    Column("chunk_count", Integer, nullable=False, default=0),
+    Column("batch_id", String(80), nullable=True),
+    UniqueConstraint("store_id", "file_id", name="uq_store_file"),
+)
+Index("ix_vsf_file", vector_store_files.c.file_id)
+Index("ix_vsf_store_status", vector_store_files.c.store_id, vector_store_files.c.status)
+
+# One row per attach waiting for (or being worked by) an ingestion worker. A claimed job carries
+# its owner and a lease; a job whose lease ran out is free to claim again (its worker died).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store_id", String(80), nullable=False),
+    Column("file_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("owner", String(80), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+)
+Index("ix_jobs_lease", jobs.c.lease_until)
+Index("ix_jobs_store_file", jobs.c.store_id, jobs.c.file_id)

@@ -1,0 +1,70 @@
+"""Settings: one dataclass, read from `VECTORHOUSE_*` environment variables and CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+def _env_value(raw: str, kind: type) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    if kind is Path:
+        return Path(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a vectorhouse process is configured by; env var = VECTORHOUSE_ + upper-case name."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("vectorhouse-data")
+    # Uploads above this many bytes answer 413 (OpenAI's own limit is 512 MB).
+    max_upload_bytes: int = 512 * 1024 * 1024
+    # Ingestion worker threads inside the serve process, and how many jobs each claims at once
+    # (files claimed together are embedded in one batch, which is what makes small files fast).
+    workers: int = 2
+    worker_batch_files: int = 16
+    # Seconds a claimed job stays owned by its worker before another may take it over.
+    job_lease_seconds: int = 300
+    embedder: str = "local"
+    embed_device: str = "cpu"
+    embed_batch_size: int = 32
+    embed_threads: int = 0
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_api_key: str = ""
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_dimension: int = 0
+    tokenizer: str = "o200k_base"
+    # Below this many candidate chunks, vector search is an exact numpy scan; above it, HNSW.
+    exact_search_max_chunks: int = 20000
+    poll_after_ms: int = 500
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then VECTORHOUSE_* variables, then explicit overrides (CLI flags) that are not None."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f"VECTORHOUSE_{f.name.upper()}")
+            if raw is not None and raw != "":
+                kind = type(getattr(cls(), f.name))
+                values[f.name] = _env_value(raw, kind)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)

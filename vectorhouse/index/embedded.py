@@ -1,0 +1,329 @@
+"""Embedded index: chunks and FTS5 (BM25) in a SQLite file, vectors scanned exactly or by HNSW in memory."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.search.filters import Filter, matches
+from vectorhouse.search.text import keyword_terms
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    store_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_store_file ON chunks(store_id, file_id, position);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS file_attributes (
+    store_id TEXT NOT NULL,
+    file_id TEXT NOT NULL,
+    attributes TEXT,
+    PRIMARY KEY (store_id, file_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class _StoreVectors:
+    """An immutable snapshot of one store's vectors; writers swap in a new one."""
+
+    ids: np.ndarray  # chunk row ids, int64
+    file_ids: np.ndarray  # object array of str
+    matrix: np.ndarray  # (n, dim) float32
+
+    @classmethod
+    def empty(cls, dim: int) -> _StoreVectors:
+        return cls(np.empty(0, np.int64), np.empty(0, object), np.empty((0, dim), np.float32))
+
+
+class _Ann:
+    """An HNSW graph over a store's vectors, labelled by chunk row id, kept in step with writes."""
+
+    def __init__(self, snapshot: _StoreVectors) -> None:
+        dim = snapshot.matrix.shape[1]
+        self.index = hnswlib.Index(space="ip", dim=dim)
+        self.index.init_index(max_elements=max(1024, len(snapshot.ids) * 2), ef_construction=200, M=16)
+        self.index.set_ef(128)
+        if len(snapshot.ids):
+            self.index.add_items(snapshot.matrix, snapshot.ids)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        needed = self.index.get_current_count() + len(ids)
+        if needed > self.index.get_max_elements():
+            self.index.resize_index(needed * 2)
+        self.index.add_items(vectors, ids)
+
+    def remove(self, ids: np.ndarray) -> None:
+        for label in ids.tolist():
+            self.index.mark_deleted(label)
+
+    def query(self, vector: np.ndarray, k: int, allowed: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        self.index.set_ef(max(128, k * 2))
+        labels, distances = self.index.knn_query(
+            vector.reshape(1, -1), k=k, filter=(allowed.__contains__ if allowed is not None else None)
+        )
+        return labels[0], 1.0 - distances[0]
+
+
+class EmbeddedIndex:
+    """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
+
+    def __init__(self, path: Path, dimension: int, exact_search_max_chunks: int = 20000) -> None:
+        self.path = path
+        self.dimension = dimension
+        self.exact_search_max_chunks = exact_search_max_chunks
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._vectors: dict[str, _StoreVectors] = {}
+        self._ann: dict[str, _Ann] = {}
+        with self._conn() as conn:
+            conn.executescript(_SCHEMA)
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _write(self, sql_steps: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, params in sql_steps:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- writes ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _delete_steps(where: str, params: Sequence[Any]) -> list[tuple[str, Sequence[Any]]]:
+        return [
+            (
+                "INSERT INTO chunks_fts(chunks_fts, rowid, text) "
+                f"SELECT 'delete', id, text FROM chunks WHERE {where}",
+                params,
+            ),
+            (f"DELETE FROM chunks WHERE {where}", params),
+        ]
+
+    def upsert(
+        self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
+    ) -> None:
+        with self._lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in self._delete_steps("store_id = ? AND file_id = ?", (store_id, file_id)):
+                    conn.execute(sql, params)
+                new_ids: list[int] = []
+                for chunk in chunks:
+                    vector = np.asarray(chunk.vector, dtype=np.float32)
+                    cur = conn.execute(
+                        "INSERT INTO chunks(store_id, file_id, position, text, tokens, vector) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (store_id, file_id, chunk.position, chunk.text, chunk.tokens, vector.tobytes()),
+                    )
+                    row_id = int(cur.lastrowid or 0)
+                    new_ids.append(row_id)
+                    conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (row_id, chunk.text))
+                conn.execute(
+                    "INSERT OR REPLACE INTO file_attributes(store_id, file_id, attributes) VALUES (?, ?, ?)",
+                    (store_id, file_id, json.dumps(attributes) if attributes is not None else None),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if store_id in self._vectors:
+                self._drop_file_from_cache(store_id, file_id)
+                if chunks:
+                    matrix = np.stack([np.asarray(c.vector, dtype=np.float32) for c in chunks])
+                    ids = np.asarray(new_ids, dtype=np.int64)
+                    old = self._vectors[store_id]
+                    self._vectors[store_id] = _StoreVectors(
+                        np.concatenate([old.ids, ids]),
+                        np.concatenate([old.file_ids, np.full(len(ids), file_id, dtype=object)]),
+                        np.concatenate([old.matrix, matrix]),
+                    )
+                    if store_id in self._ann:
+                        self._ann[store_id].add(matrix, ids)
+
+    def _drop_file_from_cache(self, store_id: str, file_id: str) -> None:
+        old = self._vectors.get(store_id)
+        if old is None:
+            return
+        gone = old.file_ids == file_id
+        if not gone.any():
+            return
+        if store_id in self._ann:
+            self._ann[store_id].remove(old.ids[gone])
+        keep = ~gone
+        self._vectors[store_id] = _StoreVectors(old.ids[keep], old.file_ids[keep], old.matrix[keep])
+
+    def delete_file(self, store_id: str, file_id: str) -> None:
+        with self._lock:
+            where = ("store_id = ? AND file_id = ?", (store_id, file_id))
+            self._write(
+                [
+                    *self._delete_steps(*where),
+                    ("DELETE FROM file_attributes WHERE store_id = ? AND file_id = ?", (store_id, file_id)),
+                ]
+            )
+            self._drop_file_from_cache(store_id, file_id)
+
+    def delete_store(self, store_id: str) -> None:
+        with self._lock:
+            self._write(
+                [
+                    *self._delete_steps("store_id = ?", (store_id,)),
+                    ("DELETE FROM file_attributes WHERE store_id = ?", (store_id,)),
+                ]
+            )
+            self._vectors.pop(store_id, None)
+            self._ann.pop(store_id, None)
+
+    def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
+        self._write(
+            [
+                (
+                    "UPDATE file_attributes SET attributes = ? WHERE store_id = ? AND file_id = ?",
+                    (json.dumps(attributes) if attributes is not None else None, store_id, file_id),
+                )
+            ]
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def _snapshot(self, store_id: str) -> _StoreVectors:
+        with self._lock:
+            snap = self._vectors.get(store_id)
+            if snap is None:
+                rows = self._conn().execute(
+                    "SELECT id, file_id, vector FROM chunks WHERE store_id = ? ORDER BY id", (store_id,)
+                ).fetchall()
+                if rows:
+                    snap = _StoreVectors(
+                        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                        np.array([r[1] for r in rows], dtype=object),
+                        np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
+                            len(rows), self.dimension
+                        ),
+                    )
+                else:
+                    snap = _StoreVectors.empty(self.dimension)
+                self._vectors[store_id] = snap
+            return snap
+
+    def _ann_for(self, store_id: str, snap: _StoreVectors) -> _Ann:
+        with self._lock:
+            ann = self._ann.get(store_id)
+            if ann is None:
+                ann = self._ann[store_id] = _Ann(snap)
+            return ann
+
+    def _allowed_files(self, store_id: str, filter: Filter | None) -> set[str] | None:
+        """The files whose attributes pass the filter (None = no filter, every file)."""
+        if filter is None:
+            return None
+        rows = self._conn().execute(
+            "SELECT file_id, attributes FROM file_attributes WHERE store_id = ?", (store_id,)
+        ).fetchall()
+        return {fid for fid, raw in rows if matches(filter, json.loads(raw) if raw else None)}
+
+    def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
+        snap = self._snapshot(store_id)
+        allowed_files = self._allowed_files(store_id, filter)
+        mask = None if allowed_files is None else np.isin(snap.file_ids, list(allowed_files))
+        candidates = len(snap.ids) if mask is None else int(mask.sum())
+        if candidates == 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if candidates <= self.exact_search_max_chunks:
+            ids = snap.ids if mask is None else snap.ids[mask]
+            matrix = snap.matrix if mask is None else snap.matrix[mask]
+            scores = matrix @ query
+            top = min(k, len(scores))
+            best = np.argpartition(-scores, top - 1)[:top]
+            best = best[np.lexsort((ids[best], -scores[best]))]
+            found = [(int(ids[i]), float(scores[i])) for i in best]
+        else:
+            allowed_ids = None if mask is None else set(snap.ids[mask].tolist())
+            labels, sims = self._ann_for(store_id, snap).query(query, min(k, candidates), allowed_ids)
+            found = [(int(label), float(sim)) for label, sim in zip(labels, sims, strict=True)]
+        return self._hits(found)
+
+    def _hits(self, found: Sequence[tuple[int, float]]) -> list[Hit]:
+        if not found:
+            return []
+        ids = [row_id for row_id, _ in found]
+        marks = ",".join("?" * len(ids))
+        rows = {
+            r[0]: r[1:]
+            for r in self._conn().execute(
+                f"SELECT id, file_id, position, text FROM chunks WHERE id IN ({marks})", ids
+            )
+        }
+        return [
+            Hit(file_id=rows[i][0], position=rows[i][1], text=rows[i][2], score=score)
+            for i, score in found
+            if i in rows
+        ]
+
+    def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
+        terms = keyword_terms(query)
+        if not terms:
+            return []
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        sql = (
+            "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ? AND c.store_id = ?"
+        )
+        params: list[Any] = [match, store_id]
+        allowed = self._allowed_files(store_id, filter)
+        if allowed is not None:
+            if not allowed:
+                return []
+            sql += " AND c.file_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(allowed)))
+        sql += " ORDER BY bm25(chunks_fts), c.id LIMIT ?"
+        params.append(k)
+        found = [(int(r[0]), float(r[1])) for r in self._conn().execute(sql, params)]
+        return self._hits(found)
+
+    def file_chunks(self, store_id: str, file_id: str) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT text FROM chunks WHERE store_id = ? AND file_id = ? ORDER BY position",
+            (store_id, file_id),
+        )
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,1 @@
+"""Ingestion: turning uploaded files into text and token-bounded chunks."""

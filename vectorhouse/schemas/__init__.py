@@ -1,0 +1,1 @@
+"""Pydantic wire models mirroring OpenAI's Files + Vector Stores objects, and their validators."""

@@ -1,0 +1,65 @@
+"""Request bodies of the Files + Vector Stores routes, validated once at the edge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from vectorhouse.schemas.validators import check_attributes, check_metadata
+
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(check_metadata)]
+Attributes = Annotated[dict[str, Any] | None, AfterValidator(check_attributes)]
+SearchMode = Literal["hybrid", "semantic", "full_text"]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are a 400 naming the field, never silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExpiresAfter(_Strict):
+    anchor: Literal["last_active_at"]
+    days: int = Field(ge=1, le=365)
+
+
+class VectorStoreCreate(_Strict):
+    name: str | None = None
+    description: str | None = None
+    file_ids: list[str] | None = Field(default=None, max_length=500)
+    chunking_strategy: dict[str, Any] | None = None
+    expires_after: ExpiresAfter | None = None
+    metadata: Metadata = None
+
+
+class VectorStoreUpdate(_Strict):
+    """Fields not sent stay as they are; `null` clears (see `model_fields_set`)."""
+
+    name: str | None = None
+    expires_after: ExpiresAfter | None = None
+    metadata: Metadata = None
+
+
+class VectorStoreFileCreate(_Strict):
+    file_id: str
+    attributes: Attributes = None
+    chunking_strategy: dict[str, Any] | None = None
+
+
+class VectorStoreFileUpdate(_Strict):
+    attributes: Attributes
+
+
+class RankingOptions(_Strict):
+    ranker: Literal["auto", "none", "default-2024-11-15"] = "auto"
+    score_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class SearchRequest(_Strict):
+    query: str | list[str]
+    max_num_results: int = Field(default=10, ge=1, le=50)
+    filters: dict[str, Any] | None = None
+    ranking_options: RankingOptions | None = None
+    rewrite_query: bool = False
+    # vectorhouse extension (the SDK sends it with extra_body): which signals rank the results.
+    search_mode: SearchMode = "hybrid"

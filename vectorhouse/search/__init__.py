@@ -1,0 +1,1 @@
+"""Backend-neutral search logic: attribute filters (parse, evaluate) and score fusion."""

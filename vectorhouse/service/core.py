@@ -1,0 +1,94 @@
+"""`Vectorhouse`: builds the catalog, blobs, index, embedder and services once, and runs the workers."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from pathlib import Path
+from typing import IO
+
+from vectorhouse.blobs.local import LocalBlobStore
+from vectorhouse.catalog import Catalog
+from vectorhouse.clock import Clock, SystemClock
+from vectorhouse.config import Settings
+from vectorhouse.embed.base import Embedder
+from vectorhouse.embed.factory import create_embedder
+from vectorhouse.index.factory import create_index
+from vectorhouse.ingest.tokenizer import get_encoding
+from vectorhouse.ingest.worker import WorkerPool
+from vectorhouse.service.files import FileService
+from vectorhouse.service.ingestion import IngestionService
+from vectorhouse.service.jobs import JobQueue
+from vectorhouse.service.search import SearchService
+from vectorhouse.service.store_files import StoreFileService
+from vectorhouse.service.vector_stores import VectorStoreService
+
+log = logging.getLogger("vectorhouse")
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        return create_embedder(
+            "openai",
+            base_url=settings.openai_base_url,
+            model=settings.openai_embedding_model,
+            api_key=settings.openai_api_key,
+            dimension=settings.openai_embedding_dimension or None,
+        )
+    return create_embedder(
+        settings.embedder,
+        device=settings.embed_device,
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads or None,
+    )
+
+
+class Vectorhouse:
+    """One instance per process. `start()` loads the model and starts the workers; `close()` stops them."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._lock_data_dir(data_dir)
+        self.embedder = embedder or build_embedder(settings)
+        get_encoding(settings.tokenizer)  # load the BPE ranks now, not on the first file
+        self.catalog = Catalog.open_sqlite(data_dir / "catalog.db")
+        self.blobs = LocalBlobStore(data_dir / "blobs")
+        self.index = create_index("embedded", settings, self.embedder.dimension)
+        self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
+        self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes)
+        self.stores = VectorStoreService(self.catalog, self.index, self.clock)
+        self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue)
+        self.search = SearchService(self.catalog, self.index, self.embedder, self.stores)
+        self.ingestion = IngestionService(
+            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer
+        )
+        self.workers = WorkerPool(
+            self.ingestion.run_once, self.queue.wakeup, settings.workers, settings.worker_batch_files
+        )
+
+    @staticmethod
+    def _lock_data_dir(data_dir: Path) -> IO[str]:
+        # The embedded catalog and index belong to one process; a second one would corrupt the caches.
+        handle = open(data_dir / ".lock", "w")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RuntimeError(f"data dir {data_dir} is in use by another vectorhouse process") from None
+        return handle
+
+    def start(self) -> None:
+        # Embedded: this process owns the data dir, so every unfinished claim was a dead process's.
+        self.queue.release_all()
+        self.workers.start()
+        self.queue.notify()
+        log.info("vectorhouse ready: data dir %s, %d workers", self.settings.data_dir, self.settings.workers)
+
+    def close(self) -> None:
+        self.workers.stop()
+        self.index.close()
+        self.catalog.close()
+        self._lock_file.close()

@@ -1,0 +1,125 @@
+"""Ingestion of claimed jobs: extract → chunk → embed (one batch for many files) → index → catalog status."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, select, update
+
+from vectorhouse.blobs.local import LocalBlobStore
+from vectorhouse.catalog import Catalog, files, vector_store_files
+from vectorhouse.embed.base import Embedder
+from vectorhouse.index.base import Chunk, Index
+from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
+from vectorhouse.ingest.extract import ExtractionError, extract_text
+from vectorhouse.service.jobs import ClaimedJob, JobQueue
+
+log = logging.getLogger("vectorhouse.ingest")
+
+
+@dataclass
+class _Prepared:
+    job: ClaimedJob
+    seq: int
+    attributes: dict[str, Any] | None
+    chunks: list[TextChunk]
+
+
+class IngestionService:
+    def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, embedder: Embedder,
+                 queue: JobQueue, encoding_name: str) -> None:
+        self.catalog = catalog
+        self.blobs = blobs
+        self.index = index
+        self.embedder = embedder
+        self.queue = queue
+        self.encoding_name = encoding_name
+
+    def run_once(self, owner: str, limit: int) -> int:
+        """Claim up to `limit` jobs and take each to completed or failed; returns how many were claimed."""
+        claimed = self.queue.claim(owner, limit)
+        prepared = [p for p in (self._prepare(job) for job in claimed) if p is not None]
+        if prepared:
+            self._embed_and_index(prepared)
+        return len(claimed)
+
+    def _prepare(self, job: ClaimedJob) -> _Prepared | None:
+        with self.catalog.read() as conn:
+            row = conn.execute(
+                select(vector_store_files, files.c.sha256, files.c.filename)
+                .join(files, files.c.id == vector_store_files.c.file_id)
+                .where(
+                    and_(vector_store_files.c.store_id == job.store_id,
+                         vector_store_files.c.file_id == job.file_id)
+                )
+            ).first()
+        if row is None or row.status != "in_progress":
+            # Detached, deleted or cancelled while queued: nothing to do.
+            with self.catalog.transaction() as conn:
+                self.queue.finish(conn, job.id)
+            return None
+        try:
+            text = extract_text(self.blobs.read(row.sha256), row.filename)
+            params = ChunkingParams(row.max_chunk_size_tokens, row.chunk_overlap_tokens)
+            chunks = chunk_text(text, params, self.encoding_name)
+            if not chunks:
+                raise ExtractionError("invalid_file", "no text could be extracted from the file")
+        except ExtractionError as exc:
+            self._fail(job, row.seq, exc.code, exc.message)
+            return None
+        except Exception as exc:  # a bug or I/O fault in one file must not stop the others
+            log.exception("ingesting %s into %s failed", job.file_id, job.store_id)
+            self._fail(job, row.seq, "server_error", f"processing the file failed: {exc}")
+            return None
+        return _Prepared(job, row.seq, row.attributes, chunks)
+
+    def _embed_and_index(self, prepared: list[_Prepared]) -> None:
+        texts = [c.text for p in prepared for c in p.chunks]
+        try:
+            vectors = self.embedder.embed(texts)
+        except Exception as exc:
+            log.exception("embedding %d chunks failed", len(texts))
+            for p in prepared:
+                self._fail(p.job, p.seq, "server_error", f"embedding failed: {exc}")
+            return
+        offset = 0
+        for p in prepared:
+            rows = vectors[offset : offset + len(p.chunks)]
+            offset += len(p.chunks)
+            chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
+            try:
+                self.index.upsert(p.job.store_id, p.job.file_id, chunks, p.attributes)
+            except Exception as exc:
+                log.exception("indexing %s into %s failed", p.job.file_id, p.job.store_id)
+                self._fail(p.job, p.seq, "server_error", f"indexing failed: {exc}")
+                continue
+            # What the store holds for this file: its chunk text and its vectors.
+            usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in chunks)
+            self._complete(p.job, p.seq, usage, len(chunks))
+
+    def _finish(self, job: ClaimedJob, seq: int, **values: Any) -> None:
+        with self.catalog.transaction() as conn:
+            updated = conn.execute(
+                update(vector_store_files)
+                .where(and_(vector_store_files.c.seq == seq, vector_store_files.c.status == "in_progress"))
+                .values(**values)
+            ).rowcount
+            self.queue.finish(conn, job.id)
+            still_attached = conn.execute(
+                select(vector_store_files.c.seq).where(
+                    and_(vector_store_files.c.store_id == job.store_id,
+                         vector_store_files.c.file_id == job.file_id)
+                )
+            ).first()
+        if not updated and still_attached is None:
+            # Detached while we worked: the chunks we just wrote must not linger.
+            self.index.delete_file(job.store_id, job.file_id)
+
+    def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int) -> None:
+        self._finish(job, seq, status="completed", usage_bytes=usage_bytes, chunk_count=chunk_count,
+                     last_error=None)
+
+    def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
+        self._finish(job, seq, status="failed", last_error={"code": code, "message": message[:1000]})

@@ -1,0 +1,109 @@
+"""Search a vector store: validate, embed the query, ask the index for both signals, fuse, threshold, page."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, select
+
+from vectorhouse.catalog import Catalog, files, vector_store_files
+from vectorhouse.embed.base import Embedder
+from vectorhouse.errors import InvalidRequest
+from vectorhouse.index.base import Hit, Index
+from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
+from vectorhouse.schemas.requests import SearchRequest
+from vectorhouse.search.filters import parse_filter
+from vectorhouse.search.fusion import bm25_to_unit, fuse_hybrid, merge_queries
+from vectorhouse.service.vector_stores import VectorStoreService
+
+# Each signal returns this many candidates (at least) before fusion, so a chunk that is second-best
+# on both signals is still seen by both.
+MIN_CANDIDATES = 50
+MAX_QUERY_CHARS = 10000
+
+Key = tuple[str, int]
+
+
+def _queries(query: str | list[str]) -> list[str]:
+    items = [query] if isinstance(query, str) else list(query)
+    if not items:
+        raise InvalidRequest("query must be a non-empty string or a non-empty list of strings",
+                             param="query", code="invalid_search_query")
+    for i, text in enumerate(items):
+        param = "query" if isinstance(query, str) else f"query[{i}]"
+        if not text.strip():
+            raise InvalidRequest("query must not be empty", param=param, code="invalid_search_query")
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"query is longer than {MAX_QUERY_CHARS} characters", param=param,
+                                 code="invalid_search_query")
+    return items
+
+
+class SearchService:
+    def __init__(self, catalog: Catalog, index: Index, embedder: Embedder, stores: VectorStoreService) -> None:
+        self.catalog = catalog
+        self.index = index
+        self.embedder = embedder
+        self.stores = stores
+
+    def search(self, store_id: str, request: SearchRequest) -> SearchResultsPage:
+        queries = _queries(request.query)
+        filter = parse_filter(request.filters) if request.filters is not None else None
+        threshold = request.ranking_options.score_threshold if request.ranking_options else 0.0
+        with self.catalog.read() as conn:
+            self.stores.usable_row(conn, store_id)
+        k = request.max_num_results
+        candidates = max(MIN_CANDIDATES, 4 * k)
+        mode = request.search_mode
+        vectors = self.embedder.embed(queries) if mode != "full_text" else None
+        texts: dict[Key, Hit] = {}
+        fused_per_query = []
+        for i, query in enumerate(queries):
+            vector_hits = (
+                self.index.search_vector(store_id, vectors[i], candidates, filter) if vectors is not None else []
+            )
+            text_hits = self.index.search_text(store_id, query, candidates, filter) if mode != "semantic" else []
+            for hit in (*vector_hits, *text_hits):
+                texts[hit.key] = hit
+            vector_signal = [(h.key, h.score) for h in vector_hits]
+            text_units = bm25_to_unit([h.score for h in text_hits])
+            text_signal = [(h.key, s) for h, s in zip(text_hits, text_units, strict=True)]
+            if mode == "semantic":
+                fused = fuse_hybrid(vector_signal, [], embedding_weight=1.0, text_weight=0.0)
+            elif mode == "full_text":
+                fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0)
+            else:
+                fused = fuse_hybrid(vector_signal, text_signal)
+            fused_per_query.append(fused)
+        ranked = [(key, score) for key, score in merge_queries(fused_per_query) if score >= threshold]
+        with self.catalog.transaction() as conn:
+            # Only chunks of files attached and completed right now are answers (a detach is instant).
+            file_ids = sorted({key[0] for key, _ in ranked})
+            rows = conn.execute(
+                select(vector_store_files.c.file_id, vector_store_files.c.attributes, files.c.filename)
+                .join(files, files.c.id == vector_store_files.c.file_id)
+                .where(
+                    and_(
+                        vector_store_files.c.store_id == store_id,
+                        vector_store_files.c.status == "completed",
+                        vector_store_files.c.file_id.in_(file_ids),
+                    )
+                )
+            ).all()
+            self.stores.touch(conn, store_id)
+        by_file = {r.file_id: r for r in rows}
+        results = []
+        for key, score in ranked:
+            row = by_file.get(key[0])
+            if row is None:
+                continue
+            results.append(
+                SearchResult(
+                    file_id=row.file_id,
+                    filename=row.filename,
+                    score=round(min(1.0, max(0.0, score)), 6),
+                    attributes=row.attributes,
+                    content=[TextContent(text=texts[key].text)],
+                )
+            )
+            if len(results) == k:
+                break
+        return SearchResultsPage(search_query=queries, data=results)

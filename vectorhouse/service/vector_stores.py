@@ -1,0 +1,179 @@
+"""Vector stores: create, read, update, delete, list; exact file_counts, usage_bytes, expiry and activity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
+from vectorhouse.clock import Clock
+from vectorhouse.errors import Gone, InvalidRequest, NotFound
+from vectorhouse.ids import is_valid, new_id
+from vectorhouse.index.base import Index
+from vectorhouse.schemas.objects import (
+    CursorPage,
+    ExpiresAfterObject,
+    FileCounts,
+    VectorStoreDeleted,
+    VectorStoreObject,
+)
+from vectorhouse.schemas.requests import VectorStoreCreate, VectorStoreUpdate
+from vectorhouse.service.pagination import PageRequest, paginate
+
+DAY_SECONDS = 86400
+
+
+def store_not_found(store_id: str) -> NotFound:
+    return NotFound(
+        f"No vector store found with id '{store_id}'.", param="vector_store_id", code="vector_store_not_found"
+    )
+
+
+class VectorStoreService:
+    def __init__(self, catalog: Catalog, index: Index, clock: Clock) -> None:
+        self.catalog = catalog
+        self.index = index
+        self.clock = clock
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def row(self, conn: Connection, store_id: str) -> Any:
+        if not is_valid("vs_", store_id):
+            raise InvalidRequest(
+                f"'{store_id}' is not a valid vector store id: expected 'vs_' followed by letters and digits",
+                param="vector_store_id",
+                code="invalid_vector_store_id",
+            )
+        row = conn.execute(select(vector_stores).where(vector_stores.c.id == store_id)).first()
+        if row is None:
+            raise store_not_found(store_id)
+        return row
+
+    def expires_at(self, row: Any) -> int | None:
+        if row.expires_after_days is None:
+            return None
+        return int(row.last_active_at + row.expires_after_days * DAY_SECONDS)
+
+    def is_expired(self, row: Any) -> bool:
+        expires_at = self.expires_at(row)
+        return bool(row.expired) or (expires_at is not None and expires_at <= self.clock.now())
+
+    def usable_row(self, conn: Connection, store_id: str) -> Any:
+        """The store row, refusing an expired store (410) for search and attach."""
+        row = self.row(conn, store_id)
+        if self.is_expired(row):
+            raise Gone(
+                f"Vector store '{store_id}' has expired and can no longer be used.",
+                param="vector_store_id",
+                code="vector_store_expired",
+            )
+        return row
+
+    def to_object(self, conn: Connection, row: Any) -> VectorStoreObject:
+        counts = dict(
+            conn.execute(
+                select(vector_store_files.c.status, func.count())
+                .where(vector_store_files.c.store_id == row.id)
+                .group_by(vector_store_files.c.status)
+            ).all()
+        )
+        usage = conn.execute(
+            select(func.coalesce(func.sum(vector_store_files.c.usage_bytes), 0)).where(
+                vector_store_files.c.store_id == row.id
+            )
+        ).scalar()
+        file_counts = FileCounts(
+            in_progress=counts.get("in_progress", 0),
+            completed=counts.get("completed", 0),
+            failed=counts.get("failed", 0),
+            cancelled=counts.get("cancelled", 0),
+        )
+        file_counts.total = (
+            file_counts.in_progress + file_counts.completed + file_counts.failed + file_counts.cancelled
+        )
+        if self.is_expired(row):
+            status = "expired"
+        elif file_counts.in_progress:
+            status = "in_progress"
+        else:
+            status = "completed"
+        return VectorStoreObject(
+            id=row.id,
+            created_at=row.created_at,
+            name=row.name or "",
+            usage_bytes=int(usage or 0),
+            file_counts=file_counts,
+            status=status,
+            expires_after=(
+                ExpiresAfterObject(days=row.expires_after_days) if row.expires_after_days is not None else None
+            ),
+            expires_at=self.expires_at(row),
+            last_active_at=row.last_active_at,
+            metadata=row.metadata,
+        )
+
+    def get(self, store_id: str) -> VectorStoreObject:
+        with self.catalog.read() as conn:
+            return self.to_object(conn, self.row(conn, store_id))
+
+    def list(self, page: PageRequest) -> CursorPage[VectorStoreObject]:
+        with self.catalog.read() as conn:
+            result = paginate(conn, vector_stores, [], page)
+            data = [self.to_object(conn, r) for r in result.rows]
+        return CursorPage[VectorStoreObject](
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=result.has_more,
+        )
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def insert(self, conn: Connection, request: VectorStoreCreate) -> str:
+        store_id = new_id("vs_")
+        now = self.clock.now()
+        conn.execute(
+            insert(vector_stores).values(
+                id=store_id,
+                created_at=now,
+                name=request.name or "",
+                description=request.description,
+                metadata=request.metadata,
+                expires_after_days=request.expires_after.days if request.expires_after else None,
+                last_active_at=now,
+                expired=0,
+            )
+        )
+        return store_id
+
+    def touch(self, conn: Connection, store_id: str) -> None:
+        """Activity moves last_active_at, and with it expires_at."""
+        conn.execute(
+            update(vector_stores).where(vector_stores.c.id == store_id).values(last_active_at=self.clock.now())
+        )
+
+    def update(self, store_id: str, request: VectorStoreUpdate) -> VectorStoreObject:
+        sent = request.model_fields_set
+        values: dict[str, Any] = {}
+        if "name" in sent:
+            values["name"] = request.name or ""
+        if "metadata" in sent:
+            values["metadata"] = request.metadata
+        if "expires_after" in sent:
+            values["expires_after_days"] = request.expires_after.days if request.expires_after else None
+        with self.catalog.transaction() as conn:
+            row = self.row(conn, store_id)
+            if values:
+                values["last_active_at"] = self.clock.now()
+                conn.execute(update(vector_stores).where(vector_stores.c.id == row.id).values(**values))
+            return self.to_object(conn, self.row(conn, store_id))
+
+    def delete(self, store_id: str) -> VectorStoreDeleted:
+        with self.catalog.transaction() as conn:
+            self.row(conn, store_id)
+            conn.execute(delete(jobs).where(jobs.c.store_id == store_id))
+            conn.execute(delete(vector_store_files).where(vector_store_files.c.store_id == store_id))
+            conn.execute(delete(vector_stores).where(vector_stores.c.id == store_id))
+        self.index.delete_store(store_id)
+        return VectorStoreDeleted(id=store_id)
