@@ -34,7 +34,8 @@ def test_attach_in_progress_then_completed(client: OpenAI, store: str) -> None:
     done = client.vector_stores.files.poll(file_id, vector_store_id=store, poll_interval_ms=50)
     assert done.status == "completed" and done.last_error is None
     assert done.attributes == {"year": 2024, "team": "sec"}
-    assert isinstance(done.attributes["year"], int)
+    raw = client.vector_stores.files.with_raw_response.retrieve(file_id, vector_store_id=store).http_response.json()
+    assert raw["attributes"] == {"year": 2024, "team": "sec"} and isinstance(raw["attributes"]["year"], int)
     assert done.usage_bytes > 0
     content = client.vector_stores.files.content(file_id, vector_store_id=store)
     texts = [part.text for part in content]
@@ -189,11 +190,12 @@ def test_update_attributes_changes_search(client: OpenAI, store: str) -> None:
     file_id = upload(client, "attr.txt", "Bananas are yellow fruit rich in potassium.")
     client.vector_stores.files.create_and_poll(file_id=file_id, vector_store_id=store,
                                                attributes={"colour": "yellow"}, poll_interval_ms=50)
-    hits = client.vector_stores.search(store, query="bananas", filters={"key": "colour", "type": "eq", "value": "green"})
+    green = {"key": "colour", "type": "eq", "value": "green"}
+    hits = client.vector_stores.search(store, query="bananas", filters=green)
     assert hits.data == []
     updated = client.vector_stores.files.update(file_id, vector_store_id=store, attributes={"colour": "green"})
     assert updated.attributes == {"colour": "green"}
-    hits = client.vector_stores.search(store, query="bananas", filters={"key": "colour", "type": "eq", "value": "green"})
+    hits = client.vector_stores.search(store, query="bananas", filters=green)
     assert [h.file_id for h in hits.data] == [file_id]
     assert hits.data[0].attributes == {"colour": "green"}
 

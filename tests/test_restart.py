@@ -16,7 +16,7 @@ def test_kill_during_ingestion_then_restart_finishes_everything(tmp_path: Path) 
     try:
         client = first.client()
         vs = client.vector_stores.create(name="crash")
-        text = " ".join(f"Sentence {i} about resilient ingestion after crashes." for i in range(600))
+        text = " ".join(f"Sentence {i} about resilient ingestion after crashes." for i in range(200))
         ids = [upload(client, f"f{i}.txt", f"File {i}. {text}") for i in range(49)]
         ids.append(upload(client, "broken.pdf", b"%PDF-1.7 not really"))
         for file_id in ids:

@@ -39,4 +39,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", tags=["health"])
+    def metrics() -> dict[str, dict[str, float]]:
+        """Ingestion counters since start (what `vectorhouse bench` reads)."""
+        return {"ingest": app.state.vectorhouse.ingestion.stats.as_dict()}
+
     return app

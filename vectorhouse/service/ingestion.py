@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, select, update
@@ -27,6 +29,28 @@ class _Prepared:
     chunks: list[TextChunk]
 
 
+@dataclass
+class IngestStats:
+    """Cumulative counters since start, read by `vectorhouse bench` through GET /metrics."""
+
+    files_completed: int = 0
+    files_failed: int = 0
+    chunks: int = 0
+    extract_seconds: float = 0.0
+    embed_seconds: float = 0.0
+    index_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **deltas: float) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def as_dict(self) -> dict[str, float]:
+        with self._lock:
+            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
 class IngestionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, embedder: Embedder,
                  queue: JobQueue, encoding_name: str) -> None:
@@ -36,6 +60,7 @@ class IngestionService:
         self.embedder = embedder
         self.queue = queue
         self.encoding_name = encoding_name
+        self.stats = IngestStats()
 
     def run_once(self, owner: str, limit: int) -> int:
         """Claim up to `limit` jobs and take each to completed or failed; returns how many were claimed."""
@@ -60,6 +85,7 @@ class IngestionService:
             with self.catalog.transaction() as conn:
                 self.queue.finish(conn, job.id)
             return None
+        started = time.perf_counter()
         try:
             text = extract_text(self.blobs.read(row.sha256), row.filename)
             params = ChunkingParams(row.max_chunk_size_tokens, row.chunk_overlap_tokens)
@@ -73,10 +99,13 @@ class IngestionService:
             log.exception("ingesting %s into %s failed", job.file_id, job.store_id)
             self._fail(job, row.seq, "server_error", f"processing the file failed: {exc}")
             return None
+        finally:
+            self.stats.add(extract_seconds=time.perf_counter() - started)
         return _Prepared(job, row.seq, row.attributes, chunks)
 
     def _embed_and_index(self, prepared: list[_Prepared]) -> None:
         texts = [c.text for p in prepared for c in p.chunks]
+        started = time.perf_counter()
         try:
             vectors = self.embedder.embed(texts)
         except Exception as exc:
@@ -84,11 +113,13 @@ class IngestionService:
             for p in prepared:
                 self._fail(p.job, p.seq, "server_error", f"embedding failed: {exc}")
             return
+        self.stats.add(embed_seconds=time.perf_counter() - started)
         offset = 0
         for p in prepared:
             rows = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
             chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
+            started = time.perf_counter()
             try:
                 self.index.upsert(p.job.store_id, p.job.file_id, chunks, p.attributes)
             except Exception as exc:
@@ -98,6 +129,7 @@ class IngestionService:
             # What the store holds for this file: its chunk text and its vectors.
             usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in chunks)
             self._complete(p.job, p.seq, usage, len(chunks))
+            self.stats.add(index_seconds=time.perf_counter() - started, files_completed=1, chunks=len(chunks))
 
     def _finish(self, job: ClaimedJob, seq: int, **values: Any) -> None:
         with self.catalog.transaction() as conn:
@@ -122,4 +154,5 @@ class IngestionService:
                      last_error=None)
 
     def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
+        self.stats.add(files_failed=1)
         self._finish(job, seq, status="failed", last_error={"code": code, "message": message[:1000]})

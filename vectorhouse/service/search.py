@@ -73,7 +73,12 @@ class SearchService:
             else:
                 fused = fuse_hybrid(vector_signal, text_signal)
             fused_per_query.append(fused)
-        ranked = [(key, score) for key, score in merge_queries(fused_per_query) if score >= threshold]
+        # Scores leave rounded to 6 places; the threshold compares what the client sees.
+        ranked = [
+            (key, rounded)
+            for key, score in merge_queries(fused_per_query)
+            if (rounded := round(min(1.0, max(0.0, score)), 6)) >= threshold
+        ]
         with self.catalog.transaction() as conn:
             # Only chunks of files attached and completed right now are answers (a detach is instant).
             file_ids = sorted({key[0] for key, _ in ranked})
@@ -99,7 +104,7 @@ class SearchService:
                 SearchResult(
                     file_id=row.file_id,
                     filename=row.filename,
-                    score=round(min(1.0, max(0.0, score)), 6),
+                    score=score,
                     attributes=row.attributes,
                     content=[TextContent(text=texts[key].text)],
                 )

@@ -1,0 +1,110 @@
+"""`vectorhouse bench search`: client-side latency of /search over a BEIR dataset's test queries, plus nDCG/recall."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from openai import OpenAI
+from openai.types import VectorStore
+
+from vectorhouse.bench.beir import Dataset, load_dataset, store_name
+from vectorhouse.bench.ingest import report_lines, run_ingest
+from vectorhouse.bench.metrics import mean, ndcg_at_k, percentile, recall_at_k
+from vectorhouse.bench.server import bench_server, client_for
+
+QUALITY_K = 10
+
+
+def find_store(client: OpenAI, name: str) -> VectorStore | None:
+    """The newest store with this name (a re-run of ingest creates a fresh one rather than reusing)."""
+    for store in client.vector_stores.list(limit=100, order="desc"):
+        if store.name == name:
+            return store
+    return None
+
+
+def _search_ids(client: OpenAI, store_id: str, query: str, k: int, mode: str) -> list[str]:
+    page = client.vector_stores.search(store_id, query=query, max_num_results=k, extra_body={"search_mode": mode})
+    return [str((hit.attributes or {}).get("doc_id", "")) for hit in page.data]
+
+
+def run_search(client: OpenAI, store_id: str, dataset: Dataset, mode: str, k: int, limit: int | None,
+               warmup: int) -> tuple[list[float], list[float], list[float]]:
+    """Run each test query once, in order; return latencies (ms), and nDCG@10 / recall@10 per judged query."""
+    queries = list(dataset.queries.items())[: limit if limit is not None else None]
+    # Warm-up calls (model, caches, connection) are not measured; they reuse the first queries.
+    for _, text in queries[: max(0, warmup)]:
+        _search_ids(client, store_id, text, k, mode)
+    latencies: list[float] = []
+    ndcgs: list[float] = []
+    recalls: list[float] = []
+    for i, (query_id, text) in enumerate(queries, 1):
+        started = time.perf_counter()
+        ranked = _search_ids(client, store_id, text, k, mode)
+        latencies.append((time.perf_counter() - started) * 1000)
+        relevant = dataset.relevant(query_id)
+        if relevant:  # a query judged only non-relevant has no defined nDCG; it still counts for latency
+            ndcgs.append(ndcg_at_k(ranked, relevant, QUALITY_K))
+            recalls.append(recall_at_k(ranked, relevant, QUALITY_K))
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rquery {i}/{len(queries)}\x1b[K")
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    return latencies, ndcgs, recalls
+
+
+def search_command(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset)
+    if not dataset.queries:
+        print(f"{args.dataset}: no queries appear in qrels/test.tsv", file=sys.stderr)
+        return 2
+    with bench_server(args.url, args.data_dir) as base_url:
+        client = client_for(base_url)
+        store = find_store(client, store_name(dataset))
+        if store is None:
+            print(f"no store named {store_name(dataset)}: ingesting first", file=sys.stderr)
+            result = run_ingest(client, base_url, dataset, args.ingest_limit, args.concurrency)
+            print("\n".join(report_lines(dataset, result)))
+            print()
+            store = client.vector_stores.retrieve(result.store_id)
+        latencies, ndcgs, recalls = run_search(client, store.id, dataset, args.mode, args.k, args.limit, args.warmup)
+    counts = store.file_counts
+    lines = [
+        f"dataset              {dataset.name}",
+        f"store                {store.id} ({counts.completed} files completed, {counts.failed} failed)",
+        f"mode                 {args.mode}",
+        f"k                    {args.k}",
+        f"queries              {len(latencies)}",
+        f"p50 ms               {percentile(latencies, 50):.1f}",
+        f"p90 ms               {percentile(latencies, 90):.1f}",
+        f"p99 ms               {percentile(latencies, 99):.1f}",
+        f"mean ms              {mean(latencies):.1f}",
+        f"nDCG@{QUALITY_K}              {mean(ndcgs):.4f}",
+        f"recall@{QUALITY_K}            {mean(recalls):.4f}",
+    ]
+    print("\n".join(lines))
+    if args.k < QUALITY_K:
+        print(f"note: only {args.k} results per query, so the @{QUALITY_K} metrics see fewer than {QUALITY_K}")
+    if counts.completed < len(dataset.corpus):
+        # Relevant documents outside the ingested slice cannot be found: quality is a lower bound then.
+        print(f"note: the store holds {counts.completed} of {len(dataset.corpus)} corpus documents; "
+              "nDCG/recall are against the full qrels")
+    return 0
+
+
+def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("search", help="latency percentiles and nDCG/recall of /search over test queries")
+    parser.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl[.gz], queries, qrels)")
+    parser.add_argument("--url", help="use this running server (http://host:port) instead of starting one")
+    parser.add_argument("--data-dir", help="data dir for the started server, kept afterwards (default: temporary)")
+    parser.add_argument("--mode", choices=("hybrid", "semantic", "full_text"), default="hybrid",
+                        help="search_mode sent with each query (default hybrid)")
+    parser.add_argument("--k", type=int, default=10, help="max_num_results per query, 1..50 (default 10)")
+    parser.add_argument("--limit", type=int, help="only the first N test queries")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured queries first (default 10)")
+    parser.add_argument("--ingest-limit", type=int,
+                        help="if the store must be ingested first: only the first N documents (default all)")
+    parser.add_argument("--concurrency", type=int, default=8, help="parallel uploads if ingesting (default 8)")
+    parser.set_defaults(handler=search_command)
