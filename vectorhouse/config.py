@@ -29,6 +29,10 @@ class Settings:
     data_dir: Path = Path("vectorhouse-data")
     # Uploads above this many bytes answer 413 (OpenAI's own limit is 512 MB).
     max_upload_bytes: int = 512 * 1024 * 1024
+    # Files in one file batch (OpenAI now allows 2000).
+    max_batch_files: int = 2000
+    # How often the sweeper looks for stores whose expires_at has passed.
+    sweep_interval_seconds: float = 60.0
     # Ingestion worker threads inside the serve process, and how many jobs each claims at once
     # (files claimed together are embedded in one batch, which is what makes small files fast).
     workers: int = 2

@@ -50,9 +50,46 @@ class PayloadTooLarge(VectorhouseError):
     default_code = "file_too_large"
 
 
+class Timeout(VectorhouseError):
+    """A server-side wait ran out before the object finished (504)."""
+
+    status_code = 504
+    error_type = "timeout_error"
+
+
 class BackendFailure(VectorhouseError):
     """A genuine fault in a storage or embedding backend (500); never used for bad input."""
 
     status_code = 500
     error_type = "server_error"
     default_code = "server_error"
+
+
+# The public error-code table: code → (HTTP status, one-line hint for the caller).
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "vector_store_not_found": (404, "Check the vector store id; list stores with GET /v1/vector_stores."),
+    "vector_store_expired": (410, "The store passed its expires_after policy; create a new store."),
+    "file_not_found": (404, "Check the file id; upload files with POST /v1/files."),
+    "file_already_attached": (409, "The file is already in this store; update its attributes instead."),
+    "file_not_in_vector_store": (404, "Attach the file first with POST /v1/vector_stores/{id}/files."),
+    "file_indexing_failed": (400, "Read last_error on the vector store file; fix the file and attach it again."),
+    "file_indexing_timeout": (504, "Indexing is still running; poll again later."),
+    "invalid_chunking_strategy": (400, "Use {'type': 'auto'} or {'type': 'static', 'static': {...}}."),
+    "chunk_size_invalid": (400, "max_chunk_size_tokens must be between 100 and 4096."),
+    "chunk_overlap_invalid": (400, "chunk_overlap_tokens must be between 0 and half of max_chunk_size_tokens."),
+    "batch_not_found": (404, "Check the batch id and the vector store it belongs to."),
+    "batch_too_large": (400, "Split the files into several batches."),
+    "invalid_search_query": (400, "Send a non-empty query string or list of strings."),
+    "invalid_search_filter": (400, "Filters are {key, type, value} comparisons or {type: and|or, filters: [...]}."),
+    "metadata_too_large": (400, "At most 16 keys are allowed."),
+    "metadata_key_too_long": (400, "Keys may have at most 64 characters."),
+    "metadata_value_too_long": (400, "String values may have at most 512 characters."),
+    "invalid_vector_store_id": (400, "Vector store ids are 'vs_' followed by letters and digits."),
+    "invalid_file_id": (400, "File ids are 'file-' followed by letters and digits."),
+    "search_failed": (500, "The search backend failed; retry, and report the request id if it persists."),
+}
+
+
+def hint_for(code: str | None) -> str | None:
+    entry = ERROR_CODES.get(code or "")
+    return entry[1] if entry else None

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from vectorhouse import __version__
-from vectorhouse.api import files, vector_store_files, vector_stores
-from vectorhouse.api.errors import install_error_handlers
+from vectorhouse.api import file_batches, files, vector_store_files, vector_stores
+from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
 from vectorhouse.clock import Clock
+from vectorhouse.compat.vector_stores_api import build_router as build_vector_stores_api
 from vectorhouse.config import Settings
 from vectorhouse.service import Vectorhouse
 
@@ -32,8 +33,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app = FastAPI(title="vectorhouse", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (files, vector_stores, vector_store_files):
+    for module in (files, vector_stores, vector_store_files, file_batches):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(build_vector_stores_api())
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

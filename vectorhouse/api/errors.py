@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vectorhouse.errors import VectorhouseError
+from vectorhouse.errors import VectorhouseError, hint_for
 
 log = logging.getLogger("vectorhouse.api")
 
@@ -25,14 +28,58 @@ _OUR_CODES = {
 _LOCATIONS = {"body", "query", "path", "header", "form"}
 
 
-def envelope(status: int, message: str, param: str | None = None, code: str | None = None,
+REQUEST_ID_HEADER = "x-request-id"
+# Routes under this prefix answer errors with the enhanced body instead of OpenAI's envelope.
+ENHANCED_PREFIX = "/api/"
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (the caller's x-request-id, else a new one) and echoes it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 else "req_" + secrets.token_hex(12)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER.encode()]
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or "req_" + secrets.token_hex(12)
+
+
+def envelope(request: Request, status: int, message: str, param: str | None = None, code: str | None = None,
              error_type: str | None = None) -> JSONResponse:
-    if error_type is None:
-        error_type = "server_error" if status >= 500 else "invalid_request_error"
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": error_type, "param": param, "code": code}},
-    )
+    rid = request_id(request)
+    if request.url.path.startswith(ENHANCED_PREFIX):
+        content: dict[str, Any] = {
+            "statusCode": status,
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "path": request.url.path,
+            "message": message,
+            "request_id": rid,
+            "error_code": code,
+            "parameter": param,
+            "hint": hint_for(code),
+        }
+    else:
+        if error_type is None:
+            error_type = "server_error" if status >= 500 else "invalid_request_error"
+        content = {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+    return JSONResponse(status_code=status, content=content, headers={REQUEST_ID_HEADER: rid})
 
 
 def _param(loc: tuple[Any, ...]) -> str | None:
@@ -48,13 +95,13 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     return text or None
 
 
-def validation_response(exc: RequestValidationError) -> JSONResponse:
+def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "invalid"}
     if first.get("type") == "json_invalid":
-        return envelope(400, "We could not parse the JSON body of your request: it is not valid JSON.")
+        return envelope(request, 400, "We could not parse the JSON body of your request: it is not valid JSON.")
     if first.get("type") == "model_attributes_type" or (first.get("loc") == ("body",)):
-        return envelope(400, "The request body must be a JSON object.", code="invalid_request_body")
+        return envelope(request, 400, "The request body must be a JSON object.", code="invalid_request_body")
     param = _param(tuple(first.get("loc", ())))
     message = str(first.get("msg", "invalid value"))
     if first.get("type") == "extra_forbidden":
@@ -64,31 +111,34 @@ def validation_response(exc: RequestValidationError) -> JSONResponse:
     else:
         message = f"Invalid '{param}': {message}." if param else message
     code = first.get("type") if first.get("type") in _OUR_CODES else None
-    return envelope(400, message, param=param, code=code)
+    return envelope(request, 400, message, param=param, code=code)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VectorhouseError)
     async def _domain(request: Request, exc: VectorhouseError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return envelope(exc.status_code, exc.message, exc.param, exc.code, exc.error_type)
+        if exc.status_code >= 500 and exc.status_code != 504:
+            log.error("request %s: %s %s failed: %s", request_id(request), request.method, request.url.path,
+                      exc.message)
+        return envelope(request, exc.status_code, exc.message, exc.param, exc.code, exc.error_type)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return validation_response(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
-            message = f"Unknown route: {_request.method} {_request.url.path}"
-        response = envelope(exc.status_code, message)
+            message = f"Unknown route: {request.method} {request.url.path}"
+        response = envelope(request, exc.status_code, message)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return envelope(500, "The server had an error while processing your request.", code="server_error")
+        log.exception("request %s: unhandled error on %s %s", request_id(request), request.method,
+                      request.url.path)
+        return envelope(request, 500, "The server had an error while processing your request.",
+                        code="server_error")

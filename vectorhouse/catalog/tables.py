@@ -54,6 +54,18 @@ vector_store_files = Table(
 Index("ix_vsf_file", vector_store_files.c.file_id)
 Index("ix_vsf_store_status", vector_store_files.c.store_id, vector_store_files.c.status)
 
+file_batches = Table(
+    "file_batches",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("store_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("cancelled", Integer, nullable=False, default=0),
+)
+Index("ix_batches_store", file_batches.c.store_id)
+Index("ix_vsf_batch", vector_store_files.c.batch_id)
+
 # One row per attach waiting for (or being worked by) an ingestion worker. A claimed job carries
 # its owner and a lease; a job whose lease ran out is free to claim again (its worker died).
 jobs = Table(

@@ -93,6 +93,15 @@ class VectorStoreFileDeleted(BaseModel):
     deleted: bool = True
 
 
+class FileBatchObject(BaseModel):
+    id: str
+    object: Literal["vector_store.files_batch"] = "vector_store.files_batch"
+    created_at: int
+    vector_store_id: str
+    status: Literal["in_progress", "completed", "cancelled", "failed"]
+    file_counts: FileCounts
+
+
 class CursorPage(BaseModel, Generic[T]):
     object: Literal["list"] = "list"
     data: list[T]

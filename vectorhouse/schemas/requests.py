@@ -50,9 +50,32 @@ class VectorStoreFileUpdate(_Strict):
     attributes: Attributes
 
 
+class BatchFile(_Strict):
+    file_id: str
+    attributes: Attributes = None
+    chunking_strategy: dict[str, Any] | None = None
+
+
+class FileBatchCreate(_Strict):
+    """Exactly one of `file_ids` (with shared attributes/chunking) or `files` (per-file settings)."""
+
+    file_ids: list[str] | None = None
+    files: list[BatchFile] | None = None
+    attributes: Attributes = None
+    chunking_strategy: dict[str, Any] | None = None
+
+
+class HybridSearch(_Strict):
+    """Fusion weights, named as OpenAI's file_search tool names them."""
+
+    embedding_weight: float = Field(ge=0.0)
+    text_weight: float = Field(ge=0.0)
+
+
 class RankingOptions(_Strict):
     ranker: Literal["auto", "none", "default-2024-11-15"] = "auto"
     score_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+    hybrid_search: HybridSearch | None = None
 
 
 class SearchRequest(_Strict):

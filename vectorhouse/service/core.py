@@ -16,6 +16,9 @@ from vectorhouse.embed.factory import create_embedder
 from vectorhouse.index.factory import create_index
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.ingest.worker import WorkerPool
+from vectorhouse.service.batches import BatchService
+from vectorhouse.service.events import StatusEvents
+from vectorhouse.service.expiry import ExpirySweeper
 from vectorhouse.service.files import FileService
 from vectorhouse.service.ingestion import IngestionService
 from vectorhouse.service.jobs import JobQueue
@@ -58,13 +61,19 @@ class Vectorhouse:
         self.blobs = LocalBlobStore(data_dir / "blobs")
         self.index = create_index("embedded", settings, self.embedder.dimension)
         self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
+        self.events = StatusEvents()
         self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes)
         self.stores = VectorStoreService(self.catalog, self.index, self.clock)
-        self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue)
+        self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue,
+                                            self.events)
+        self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
+                                    settings.max_batch_files)
         self.search = SearchService(self.catalog, self.index, self.embedder, self.stores)
         self.ingestion = IngestionService(
-            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer
+            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer, self.events
         )
+        self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
+                                     settings.sweep_interval_seconds)
         self.workers = WorkerPool(
             self.ingestion.run_once, self.queue.wakeup, settings.workers, settings.worker_batch_files
         )
@@ -84,11 +93,13 @@ class Vectorhouse:
         # Embedded: this process owns the data dir, so every unfinished claim was a dead process's.
         self.queue.release_all()
         self.workers.start()
+        self.sweeper.start()
         self.queue.notify()
         log.info("vectorhouse ready: data dir %s, %d workers", self.settings.data_dir, self.settings.workers)
 
     def close(self) -> None:
         self.workers.stop()
+        self.sweeper.stop()
         self.index.close()
         self.catalog.close()
         self._lock_file.close()

@@ -16,6 +16,7 @@ from vectorhouse.embed.base import Embedder
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
 from vectorhouse.ingest.extract import ExtractionError, extract_text
+from vectorhouse.service.events import StatusEvents
 from vectorhouse.service.jobs import ClaimedJob, JobQueue
 
 log = logging.getLogger("vectorhouse.ingest")
@@ -53,13 +54,14 @@ class IngestStats:
 
 class IngestionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, embedder: Embedder,
-                 queue: JobQueue, encoding_name: str) -> None:
+                 queue: JobQueue, encoding_name: str, events: StatusEvents) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
         self.embedder = embedder
         self.queue = queue
         self.encoding_name = encoding_name
+        self.events = events
         self.stats = IngestStats()
 
     def run_once(self, owner: str, limit: int) -> int:
@@ -139,15 +141,16 @@ class IngestionService:
                 .values(**values)
             ).rowcount
             self.queue.finish(conn, job.id)
-            still_attached = conn.execute(
-                select(vector_store_files.c.seq).where(
+            current = conn.execute(
+                select(vector_store_files.c.status).where(
                     and_(vector_store_files.c.store_id == job.store_id,
                          vector_store_files.c.file_id == job.file_id)
                 )
             ).first()
-        if not updated and still_attached is None:
-            # Detached while we worked: the chunks we just wrote must not linger.
+        if not updated and (current is None or current.status == "cancelled"):
+            # Detached or cancelled while we worked: the chunks we just wrote must not linger.
             self.index.delete_file(job.store_id, job.file_id)
+        self.events.changed()
 
     def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int) -> None:
         self._finish(job, seq, status="completed", usage_bytes=usage_bytes, chunk_count=chunk_count,

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import and_, select
 
 from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.embed.base import Embedder
-from vectorhouse.errors import InvalidRequest
+from vectorhouse.errors import BackendFailure, InvalidRequest
 from vectorhouse.index.base import Hit, Index
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
-from vectorhouse.search.filters import parse_filter
+from vectorhouse.search.filters import Filter, parse_filter
 from vectorhouse.search.fusion import bm25_to_unit, fuse_hybrid, merge_queries
+from vectorhouse.search.rewrite import rewrite_query
 from vectorhouse.service.vector_stores import VectorStoreService
 
 # Each signal returns this many candidates (at least) before fusion, so a chunk that is second-best
 # on both signals is still seen by both.
+log = logging.getLogger("vectorhouse.search")
 MIN_CANDIDATES = 50
 MAX_QUERY_CHARS = 10000
 
@@ -46,10 +50,31 @@ class SearchService:
 
     def search(self, store_id: str, request: SearchRequest) -> SearchResultsPage:
         queries = _queries(request.query)
+        if request.rewrite_query:
+            queries = [rewrite_query(q) for q in queries]
         filter = parse_filter(request.filters) if request.filters is not None else None
-        threshold = request.ranking_options.score_threshold if request.ranking_options else 0.0
+        ranking = request.ranking_options
+        threshold = ranking.score_threshold if ranking else 0.0
+        embedding_weight, text_weight = 0.5, 0.5
+        if ranking and ranking.hybrid_search:
+            embedding_weight = ranking.hybrid_search.embedding_weight
+            text_weight = ranking.hybrid_search.text_weight
+            if embedding_weight + text_weight <= 0:
+                raise InvalidRequest("embedding_weight and text_weight cannot both be 0",
+                                     param="ranking_options.hybrid_search", code="invalid_search_query")
         with self.catalog.read() as conn:
             self.stores.usable_row(conn, store_id)
+        try:
+            return self._search(store_id, request, queries, filter, threshold, embedding_weight, text_weight)
+        except (InvalidRequest, BackendFailure):
+            raise
+        except Exception as exc:
+            log.exception("search in %s failed", store_id)
+            raise BackendFailure(f"search failed in the index backend: {type(exc).__name__}", code="search_failed",
+                                 param=None) from exc
+
+    def _search(self, store_id: str, request: SearchRequest, queries: list[str], filter: Filter | None,
+                threshold: float, embedding_weight: float, text_weight: float) -> SearchResultsPage:
         k = request.max_num_results
         candidates = max(MIN_CANDIDATES, 4 * k)
         mode = request.search_mode
@@ -71,7 +96,8 @@ class SearchService:
             elif mode == "full_text":
                 fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0)
             else:
-                fused = fuse_hybrid(vector_signal, text_signal)
+                fused = fuse_hybrid(vector_signal, text_signal, embedding_weight=embedding_weight,
+                                    text_weight=text_weight)
             fused_per_query.append(fused)
         # Scores leave rounded to 6 places; the threshold compares what the client sees.
         ranked = [

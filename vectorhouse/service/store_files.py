@@ -23,11 +23,13 @@ from vectorhouse.schemas.objects import (
     VectorStoreFileDeleted,
     VectorStoreFileObject,
 )
+from vectorhouse.service.events import StatusEvents, wait_with
 from vectorhouse.service.jobs import JobQueue
 from vectorhouse.service.pagination import PageRequest, paginate
 from vectorhouse.service.vector_stores import VectorStoreService
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
+
 
 
 def resolve_chunking(raw: dict[str, Any] | None, param: str = "chunking_strategy") -> ChunkingParams:
@@ -85,7 +87,8 @@ def store_file_object(row: Any) -> VectorStoreFileObject:
 
 class StoreFileService:
     def __init__(self, catalog: Catalog, index: Index, clock: Clock, stores: VectorStoreService,
-                 queue: JobQueue) -> None:
+                 queue: JobQueue, events: StatusEvents) -> None:
+        self.events = events
         self.catalog = catalog
         self.index = index
         self.clock = clock
@@ -207,11 +210,22 @@ class StoreFileService:
             )
             conn.execute(delete(jobs).where(and_(jobs.c.store_id == store_id, jobs.c.file_id == file_id)))
         self.index.delete_file(store_id, file_id)
+        self.events.changed()
         return VectorStoreFileDeleted(id=file_id)
+
+    def wait(self, store_id: str, file_id: str, max_wait_ms: int) -> VectorStoreFileObject:
+        return wait_with(self.events, lambda: self.get(store_id, file_id), lambda f: f.status != "in_progress",
+                         max_wait_ms, f"file '{file_id}'")
 
     def content(self, store_id: str, file_id: str) -> FileContentPage:
         with self.catalog.read() as conn:
-            self._checked_row(conn, store_id, file_id)
+            row = self._checked_row(conn, store_id, file_id)
+        if row.status == "failed":
+            error = row.last_error or {}
+            raise InvalidRequest(
+                f"file '{file_id}' failed indexing ({error.get('code')}: {error.get('message')}); it has no content",
+                param="file_id", code="file_indexing_failed",
+            )
         texts = self.index.file_chunks(store_id, file_id)
         return FileContentPage(data=[TextContent(text=t) for t in texts])
 

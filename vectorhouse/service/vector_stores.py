@@ -19,6 +19,7 @@ from vectorhouse.schemas.objects import (
     VectorStoreObject,
 )
 from vectorhouse.schemas.requests import VectorStoreCreate, VectorStoreUpdate
+from vectorhouse.service.events import StatusEvents, wait_with
 from vectorhouse.service.pagination import PageRequest, paginate
 
 DAY_SECONDS = 86400
@@ -28,6 +29,19 @@ def store_not_found(store_id: str) -> NotFound:
     return NotFound(
         f"No vector store found with id '{store_id}'.", param="vector_store_id", code="vector_store_not_found"
     )
+
+
+def count_files(conn: Connection, *where: Any) -> FileCounts:
+    """Exact per-status counts of store-files matching `where` (a store, or a batch)."""
+    counts = dict(
+        conn.execute(
+            select(vector_store_files.c.status, func.count()).where(*where).group_by(vector_store_files.c.status)
+        ).all()
+    )
+    result = FileCounts(**{status: counts.get(status, 0) for status in ("in_progress", "completed", "failed",
+                                                                       "cancelled")})
+    result.total = result.in_progress + result.completed + result.failed + result.cancelled
+    return result
 
 
 class VectorStoreService:
@@ -71,27 +85,12 @@ class VectorStoreService:
         return row
 
     def to_object(self, conn: Connection, row: Any) -> VectorStoreObject:
-        counts = dict(
-            conn.execute(
-                select(vector_store_files.c.status, func.count())
-                .where(vector_store_files.c.store_id == row.id)
-                .group_by(vector_store_files.c.status)
-            ).all()
-        )
+        file_counts = count_files(conn, vector_store_files.c.store_id == row.id)
         usage = conn.execute(
             select(func.coalesce(func.sum(vector_store_files.c.usage_bytes), 0)).where(
                 vector_store_files.c.store_id == row.id
             )
         ).scalar()
-        file_counts = FileCounts(
-            in_progress=counts.get("in_progress", 0),
-            completed=counts.get("completed", 0),
-            failed=counts.get("failed", 0),
-            cancelled=counts.get("cancelled", 0),
-        )
-        file_counts.total = (
-            file_counts.in_progress + file_counts.completed + file_counts.failed + file_counts.cancelled
-        )
         if self.is_expired(row):
             status = "expired"
         elif file_counts.in_progress:
@@ -112,6 +111,11 @@ class VectorStoreService:
             last_active_at=row.last_active_at,
             metadata=row.metadata,
         )
+
+    def wait(self, store_id: str, max_wait_ms: int, events: StatusEvents) -> VectorStoreObject:
+        """Until no file is in progress (or the store expired); 504 when max_wait_ms runs out first."""
+        return wait_with(events, lambda: self.get(store_id), lambda s: s.status != "in_progress", max_wait_ms,
+                         f"vector store '{store_id}'")
 
     def get(self, store_id: str) -> VectorStoreObject:
         with self.catalog.read() as conn:

@@ -1,0 +1,1 @@
+"""Older API shapes kept alive as thin adapters over the same services."""

@@ -1,0 +1,46 @@
+"""/api/vector-stores: the /v1 vector-store routes under kebab-case paths, plus server-side poll routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body
+from fastapi.routing import APIRoute
+
+from vectorhouse.api import file_batches, vector_store_files, vector_stores
+from vectorhouse.api.deps import VH
+from vectorhouse.schemas.objects import VectorStoreFileObject, VectorStoreObject
+from vectorhouse.service.events import MAX_POLL_MS as DEFAULT_POLL_MS
+
+PREFIX = "/api"
+
+
+def _kebab(path: str) -> str:
+    return path.replace("/vector_stores", "/vector-stores").replace("/file_batches", "/file-batches")
+
+
+def build_router() -> APIRouter:
+    """Every /v1 vector-store route, same endpoint function, kebab-case path; errors use the enhanced body."""
+    router = APIRouter(prefix=PREFIX, tags=["/api/vector-stores"])
+    for source in (vector_stores.router, vector_store_files.router, file_batches.router):
+        for route in source.routes:
+            assert isinstance(route, APIRoute)
+            router.add_api_route(
+                _kebab(route.path),
+                route.endpoint,
+                methods=list(route.methods),
+                response_model=route.response_model,
+                name=f"api_{route.name}",
+            )
+
+    @router.post("/vector-stores/{vector_store_id}/poll", response_model=VectorStoreObject)
+    def poll_vector_store(vector_store_id: str, vh: VH,
+                          max_wait_ms: int = Body(DEFAULT_POLL_MS, embed=True)) -> VectorStoreObject:
+        """Waits until no file of the store is in progress (or it expired); 504 file_indexing_timeout if not."""
+        return vh.stores.wait(vector_store_id, max_wait_ms, vh.events)
+
+    @router.post("/vector-stores/{vector_store_id}/files/{file_id}/poll", response_model=VectorStoreFileObject)
+    def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH,
+                               max_wait_ms: int = Body(DEFAULT_POLL_MS, embed=True)) -> VectorStoreFileObject:
+        """Waits until the file is completed, failed or cancelled; 504 file_indexing_timeout if not."""
+        return vh.store_files.wait(vector_store_id, file_id, max_wait_ms)
+
+    return router

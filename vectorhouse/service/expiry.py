@@ -1,0 +1,74 @@
+"""Expiry: a background sweeper marks stores past their expires_at `expired` and frees their index data."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import and_, delete, select, update
+
+from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
+from vectorhouse.clock import Clock
+from vectorhouse.index.base import Index
+from vectorhouse.service.events import StatusEvents
+from vectorhouse.service.vector_stores import DAY_SECONDS
+
+log = logging.getLogger("vectorhouse.expiry")
+
+
+class ExpirySweeper:
+    def __init__(self, catalog: Catalog, index: Index, clock: Clock, events: StatusEvents,
+                 interval_seconds: float) -> None:
+        self.catalog = catalog
+        self.index = index
+        self.clock = clock
+        self.events = events
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sweep(self) -> list[str]:
+        """Expire every store whose time has passed; returns their ids."""
+        now = self.clock.now()
+        due = and_(
+            vector_stores.c.expired == 0,
+            vector_stores.c.expires_after_days.is_not(None),
+            vector_stores.c.last_active_at + vector_stores.c.expires_after_days * DAY_SECONDS <= now,
+        )
+        with self.catalog.transaction() as conn:
+            store_ids = conn.execute(select(vector_stores.c.id).where(due)).scalars().all()
+            if not store_ids:
+                return []
+            conn.execute(update(vector_stores).where(vector_stores.c.id.in_(store_ids)).values(expired=1))
+            conn.execute(delete(jobs).where(jobs.c.store_id.in_(store_ids)))
+            # Files still waiting will never be indexed now; they end cancelled, not stuck in progress.
+            conn.execute(
+                update(vector_store_files)
+                .where(and_(vector_store_files.c.store_id.in_(store_ids),
+                            vector_store_files.c.status == "in_progress"))
+                .values(status="cancelled")
+            )
+            conn.execute(
+                update(vector_store_files).where(vector_store_files.c.store_id.in_(store_ids)).values(usage_bytes=0)
+            )
+        for store_id in store_ids:
+            self.index.delete_store(store_id)
+            log.info("vector store %s expired; its chunks were freed", store_id)
+        self.events.changed()
+        return list(store_ids)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="vectorhouse-expiry", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.sweep()
+            except Exception:  # keep sweeping on the next tick
+                log.exception("expiry sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
