@@ -1,0 +1,143 @@
+"""Expiry with a moved clock, and a genuine index fault: a real uvicorn server in this process."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from openai import OpenAI
+
+from tests.conftest import free_port, upload
+from vectorhouse.api import create_app
+from vectorhouse.config import Settings
+
+DAY = 86400
+
+
+class ManualClock:
+    """The injectable clock, moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.value = int(time.time())
+
+    def now(self) -> int:
+        return self.value
+
+    def advance(self, seconds: int) -> None:
+        self.value += seconds
+
+
+@dataclass
+class InProcessServer:
+    client: OpenAI
+    http: httpx.Client
+    clock: ManualClock
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    data_dir = tmp_path_factory.mktemp("clocked") / "data"
+    port = free_port()
+    clock = ManualClock()
+    settings = Settings(port=port, data_dir=data_dir, sweep_interval_seconds=0.05, poll_after_ms=50)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=60) as http:
+        yield InProcessServer(OpenAI(base_url=base + "/v1", api_key="local", max_retries=0), http, clock, data_dir)
+    server.should_exit = True
+    thread.join(30)
+
+
+def _wait_for(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_expiry_moves_with_activity_then_expires(clocked: InProcessServer) -> None:
+    client, clock = clocked.client, clocked.clock
+    file_id = upload(client, "exp.txt", "Hedgehogs hibernate through the winter.")
+    vs = client.vector_stores.create(name="exp", expires_after={"anchor": "last_active_at", "days": 2})
+    client.vector_stores.files.create_and_poll(file_id=file_id, vector_store_id=vs.id, poll_interval_ms=50)
+    first = client.vector_stores.retrieve(vs.id)
+    assert first.expires_at == first.last_active_at + 2 * DAY  # type: ignore[operator]
+
+    clock.advance(DAY)  # activity moves the deadline
+    client.vector_stores.search(vs.id, query="hedgehog")
+    moved = client.vector_stores.retrieve(vs.id)
+    assert moved.last_active_at == clock.now() and moved.expires_at == clock.now() + 2 * DAY
+    assert moved.status == "completed" and moved.usage_bytes > 0
+
+    clock.advance(2 * DAY + 1)
+    assert _wait_for(lambda: client.vector_stores.retrieve(vs.id).usage_bytes == 0)
+    expired = client.vector_stores.retrieve(vs.id)
+    assert expired.status == "expired"
+    with pytest.raises(openai.APIStatusError) as info:
+        client.vector_stores.search(vs.id, query="hedgehog")
+    assert info.value.status_code == 410 and info.value.code == "vector_store_expired"
+    other = upload(client, "late.txt", "too late")
+    with pytest.raises(openai.APIStatusError) as info:
+        client.vector_stores.files.create(vector_store_id=vs.id, file_id=other)
+    assert info.value.status_code == 410
+    enhanced = clocked.http.post(f"/api/vector-stores/{vs.id}/search", json={"query": "hedgehog"})
+    assert enhanced.status_code == 410 and enhanced.json()["error_code"] == "vector_store_expired"
+    # The chunks are gone from the index, not just hidden.
+    with sqlite3.connect(clocked.data_dir / "index.db") as db:
+        assert db.execute("SELECT count(*) FROM chunks WHERE store_id = ?", (vs.id,)).fetchone()[0] == 0
+    # Still retrievable and deletable.
+    assert client.vector_stores.delete(vs.id).deleted
+
+
+def test_store_without_policy_never_expires(clocked: InProcessServer) -> None:
+    vs = clocked.client.vector_stores.create(name="forever")
+    clocked.clock.advance(400 * DAY)
+    time.sleep(0.2)
+    assert clocked.client.vector_stores.retrieve(vs.id).status == "completed"
+
+
+def test_poll_route_returns_expired_store(clocked: InProcessServer) -> None:
+    vs = clocked.client.vector_stores.create(name="poll-exp", expires_after={"anchor": "last_active_at", "days": 1})
+    clocked.clock.advance(DAY + 1)
+    response = clocked.http.post(f"/api/vector-stores/{vs.id}/poll", json={"max_wait_ms": 5000})
+    assert response.status_code == 200 and response.json()["status"] == "expired"
+
+
+def test_genuine_index_fault_is_500_search_failed(clocked: InProcessServer) -> None:
+    client = clocked.client
+    vs = client.vector_stores.create(name="fault")
+    client.vector_stores.files.create_and_poll(file_id=upload(client, "f.txt", "Lynx live in forests."),
+                                               vector_store_id=vs.id, poll_interval_ms=50)
+    with sqlite3.connect(clocked.data_dir / "index.db") as db:
+        db.execute("ALTER TABLE chunks_fts RENAME TO chunks_fts_broken")
+    try:
+        response = clocked.http.post(f"/v1/vector_stores/{vs.id}/search", json={"query": "lynx"},
+                                     headers={"x-request-id": "req_fault_test"})
+        assert response.status_code == 500
+        assert response.json()["error"]["code"] == "search_failed"
+        assert response.headers["x-request-id"] == "req_fault_test"
+        enhanced = clocked.http.post(f"/api/vector-stores/{vs.id}/search", json={"query": "lynx"})
+        assert enhanced.status_code == 500 and enhanced.json()["error_code"] == "search_failed"
+        assert enhanced.json()["hint"]
+    finally:
+        with sqlite3.connect(clocked.data_dir / "index.db") as db:
+            db.execute("ALTER TABLE chunks_fts_broken RENAME TO chunks_fts")
+    assert client.vector_stores.search(vs.id, query="lynx").data

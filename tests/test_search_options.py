@@ -1,0 +1,92 @@
+"""Search options through the SDK: rewrite_query, hybrid_search weights, rankers, query lists."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from tests.conftest import upload
+from vectorhouse.search.rewrite import rewrite_query
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("how do I rotate keys?", "rotate keys"),
+        ('What is the "blue green" deployment strategy?', '"blue green" deployment strategy'),
+        ("Where can I find the API-key rotation policy for 2024?", "API-key rotation policy 2024"),
+        ("what is it?", "what is it?"),
+        ("  spaced   out  ", "spaced out"),
+    ],
+)
+def test_rewrite_query_table(query: str, expected: str) -> None:
+    assert rewrite_query(query) == expected
+
+
+@pytest.fixture(scope="module")
+def store(client: OpenAI) -> tuple[str, dict[str, str]]:
+    vs = client.vector_stores.create(name="options")
+    texts = {
+        # Lexical match on a rare token, weak semantics.
+        "lexical.txt": "Error XJ-4471 appears in the logs when the flux capacitor overheats.",
+        # Semantic match, no shared keywords with the query below.
+        "semantic.txt": "If the device gets too hot, it shuts down to protect its components.",
+    }
+    ids = {}
+    for name, text in texts.items():
+        ids[name] = upload(client, name, text)
+        client.vector_stores.files.create_and_poll(file_id=ids[name], vector_store_id=vs.id, poll_interval_ms=50)
+    return vs.id, ids
+
+
+def test_rewrite_query_returns_rewritten_text(client: OpenAI, store: tuple[str, dict[str, str]]) -> None:
+    vs, _ = store
+    page = client.vector_stores.search(vs, query="what does error XJ-4471 mean?", rewrite_query=True)
+    assert page.search_query == ["error XJ-4471 mean"]
+    plain = client.vector_stores.search(vs, query="what does error XJ-4471 mean?")
+    assert plain.search_query == ["what does error XJ-4471 mean?"]
+
+
+def test_hybrid_weights_shift_ranking(client: OpenAI, store: tuple[str, dict[str, str]]) -> None:
+    vs, ids = store
+    query = "XJ-4471 overheating device shutdown"
+    text_heavy = client.vector_stores.search(
+        vs, query=query, ranking_options={"hybrid_search": {"embedding_weight": 0.0, "text_weight": 1.0}},  # type: ignore[typeddict-unknown-key]
+    )
+    assert text_heavy.data[0].file_id == ids["lexical.txt"]
+    vector_only = client.vector_stores.search(
+        vs, query="my gadget became hot and turned itself off",
+        ranking_options={"hybrid_search": {"embedding_weight": 1.0, "text_weight": 0.0}},  # type: ignore[typeddict-unknown-key]
+    )
+    assert vector_only.data[0].file_id == ids["semantic.txt"]
+
+
+@pytest.mark.parametrize("ranker", ["auto", "none", "default-2024-11-15"])
+def test_rankers_accepted(client: OpenAI, store: tuple[str, dict[str, str]], ranker: str) -> None:
+    vs, _ = store
+    page = client.vector_stores.search(vs, query="overheating", ranking_options={"ranker": ranker})  # type: ignore[typeddict-item]
+    assert page.data
+
+
+@pytest.mark.parametrize(
+    "ranking_options",
+    [
+        {"ranker": "default_2024_08_21"},
+        {"hybrid_search": {"embedding_weight": -1, "text_weight": 1}},
+        {"hybrid_search": {"embedding_weight": 0, "text_weight": 0}},
+        {"hybrid_search": {"embedding_weight": 1}},
+    ],
+)
+def test_bad_ranking_options(http: httpx.Client, store: tuple[str, dict[str, str]], ranking_options: dict) -> None:
+    vs, _ = store
+    response = http.post(f"/vector_stores/{vs}/search", json={"query": "x", "ranking_options": ranking_options})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"].startswith("ranking_options")
+
+
+def test_has_more_and_next_page(client: OpenAI, store: tuple[str, dict[str, str]]) -> None:
+    vs, _ = store
+    page = client.vector_stores.search(vs, query="device", max_num_results=1)
+    assert len(page.data) == 1
+    assert page.has_more is False and page.next_page is None
