@@ -8,7 +8,7 @@ from fastapi.routing import APIRoute
 from vectorhouse.api import file_batches, vector_store_files, vector_stores
 from vectorhouse.api.deps import VH
 from vectorhouse.schemas.objects import VectorStoreFileObject, VectorStoreObject
-from vectorhouse.service.events import MAX_POLL_MS as DEFAULT_POLL_MS
+from vectorhouse.schemas.requests import PollRequest
 
 PREFIX = "/api"
 
@@ -32,15 +32,14 @@ def build_router() -> APIRouter:
             )
 
     @router.post("/vector-stores/{vector_store_id}/poll", response_model=VectorStoreObject)
-    def poll_vector_store(vector_store_id: str, vh: VH,
-                          max_wait_ms: int = Body(DEFAULT_POLL_MS, embed=True)) -> VectorStoreObject:
+    def poll_vector_store(vector_store_id: str, vh: VH, body: PollRequest | None = Body(None)) -> VectorStoreObject:
         """Waits until no file of the store is in progress (or it expired); 504 file_indexing_timeout if not."""
-        return vh.stores.wait(vector_store_id, max_wait_ms, vh.events)
+        return vh.stores.wait(vector_store_id, (body or PollRequest()).max_wait_ms, vh.events)
 
     @router.post("/vector-stores/{vector_store_id}/files/{file_id}/poll", response_model=VectorStoreFileObject)
     def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH,
-                               max_wait_ms: int = Body(DEFAULT_POLL_MS, embed=True)) -> VectorStoreFileObject:
+                               body: PollRequest | None = Body(None)) -> VectorStoreFileObject:
         """Waits until the file is completed, failed or cancelled; 504 file_indexing_timeout if not."""
-        return vh.store_files.wait(vector_store_id, file_id, max_wait_ms)
+        return vh.store_files.wait(vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
 
     return router

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 from vectorhouse.schemas.validators import check_attributes, check_metadata
 
@@ -86,3 +86,9 @@ class SearchRequest(_Strict):
     rewrite_query: bool = False
     # vectorhouse extension (the SDK sends it with extra_body): which signals rank the results.
     search_mode: SearchMode = "hybrid"
+
+
+class PollRequest(_Strict):
+    """Body of the /api poll routes: how long the server may wait (capped at 10 minutes)."""
+
+    max_wait_ms: StrictInt = Field(default=600_000, ge=0)

@@ -48,8 +48,9 @@ def wait_with(events: StatusEvents, read: Any, done: Any, max_wait_ms: int, what
     """Blocks until `done(read())` or max_wait_ms (capped at 10 minutes), woken by status changes."""
     if max_wait_ms < 0:
         raise InvalidRequest("max_wait_ms must be ≥ 0", param="max_wait_ms")
-    value, finished = events.wait_until(read, done, min(max_wait_ms, MAX_POLL_MS) / 1000)
+    waited_ms = min(max_wait_ms, MAX_POLL_MS)
+    value, finished = events.wait_until(read, done, waited_ms / 1000)
     if not finished:
-        raise Timeout(f"{what} was still in progress after {max_wait_ms} ms", param="max_wait_ms",
+        raise Timeout(f"{what} was still in progress after {waited_ms} ms", param="max_wait_ms",
                       code="file_indexing_timeout")
     return value
