@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body
 from fastapi.routing import APIRoute
 
@@ -11,6 +13,8 @@ from vectorhouse.schemas.objects import VectorStoreFileObject, VectorStoreObject
 from vectorhouse.schemas.requests import PollRequest
 
 PREFIX = "/api"
+# The whole body is optional: no body waits the default (the cap).
+OptionalPoll = Annotated[PollRequest | None, Body()]
 
 
 def _kebab(path: str) -> str:
@@ -32,13 +36,13 @@ def build_router() -> APIRouter:
             )
 
     @router.post("/vector-stores/{vector_store_id}/poll", response_model=VectorStoreObject)
-    def poll_vector_store(vector_store_id: str, vh: VH, body: PollRequest | None = Body(None)) -> VectorStoreObject:
+    def poll_vector_store(vector_store_id: str, vh: VH, body: OptionalPoll = None) -> VectorStoreObject:
         """Waits until no file of the store is in progress (or it expired); 504 file_indexing_timeout if not."""
         return vh.stores.wait(vector_store_id, (body or PollRequest()).max_wait_ms, vh.events)
 
     @router.post("/vector-stores/{vector_store_id}/files/{file_id}/poll", response_model=VectorStoreFileObject)
     def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH,
-                               body: PollRequest | None = Body(None)) -> VectorStoreFileObject:
+                               body: OptionalPoll = None) -> VectorStoreFileObject:
         """Waits until the file is completed, failed or cancelled; 504 file_indexing_timeout if not."""
         return vh.store_files.wait(vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
 
