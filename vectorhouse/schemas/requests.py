@@ -30,6 +30,8 @@ class VectorStoreCreate(_Strict):
     chunking_strategy: dict[str, Any] | None = None
     expires_after: ExpiresAfter | None = None
     metadata: Metadata = None
+    # vectorhouse extension (extra_body): which index backend holds this store's chunks.
+    backend: str | None = None
 
 
 class VectorStoreUpdate(_Strict):

@@ -13,7 +13,8 @@ from vectorhouse.clock import Clock, SystemClock
 from vectorhouse.config import Settings
 from vectorhouse.embed.base import Embedder
 from vectorhouse.embed.factory import create_embedder
-from vectorhouse.index.factory import create_index
+from vectorhouse.index.factory import available_backends, create_index
+from vectorhouse.index.router import IndexRouter
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.ingest.worker import WorkerPool
 from vectorhouse.service.batches import BatchService
@@ -54,16 +55,26 @@ class Vectorhouse:
         self.clock = clock or SystemClock()
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = self._lock_data_dir(data_dir)
+        self.catalog = Catalog.open(settings.database_url, data_dir)
+        # A SQLite catalog and the embedded index belong to one process; a PostgreSQL catalog is shared.
+        self._lock_file = None if self.catalog.shared else self._lock_data_dir(data_dir)
         self.embedder = embedder or build_embedder(settings)
         get_encoding(settings.tokenizer)  # load the BPE ranks now, not on the first file
-        self.catalog = Catalog.open_sqlite(data_dir / "catalog.db")
         self.blobs = LocalBlobStore(data_dir / "blobs")
-        self.index = create_index("embedded", settings, self.embedder.dimension)
+        self.backends = available_backends(settings)
+        if settings.default_index not in self.backends:
+            raise ValueError(f"index backend {settings.default_index!r} is not available here: "
+                             f"choose one of {', '.join(self.backends)}")
+        dimension = self.embedder.dimension
+        self.index = IndexRouter(
+            {name: (lambda name=name: create_index(name, settings, dimension)) for name in self.backends},
+            self._backend_of,
+        )
         self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
         self.events = StatusEvents()
         self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes)
-        self.stores = VectorStoreService(self.catalog, self.index, self.clock)
+        self.stores = VectorStoreService(self.catalog, self.index, self.clock, self.backends,
+                                         settings.default_index)
         self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue,
                                             self.events)
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
@@ -89,9 +100,15 @@ class Vectorhouse:
             raise RuntimeError(f"data dir {data_dir} is in use by another vectorhouse process") from None
         return handle
 
+    def _backend_of(self, store_id: str) -> str:
+        return self.stores.backend_of(store_id) or self.settings.default_index
+
     def start(self) -> None:
-        # Embedded: this process owns the data dir, so every unfinished claim was a dead process's.
-        self.queue.release_all()
+        self.index.backend(self.settings.default_index)  # connect now: a bad URL fails the start, not a file
+        if not self.catalog.shared:
+            # This process owns the SQLite catalog, so every unfinished claim was a dead process's.
+            # (With PostgreSQL, other live processes hold claims; expired leases free a dead one's.)
+            self.queue.release_all()
         self.workers.start()
         self.sweeper.start()
         self.queue.notify()
@@ -102,4 +119,5 @@ class Vectorhouse:
         self.sweeper.stop()
         self.index.close()
         self.catalog.close()
-        self._lock_file.close()
+        if self._lock_file is not None:
+            self._lock_file.close()

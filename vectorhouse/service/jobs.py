@@ -43,7 +43,10 @@ class JobQueue:
         now = self.clock.now()
         with self.catalog.transaction() as conn:
             free = or_(jobs.c.owner.is_(None), jobs.c.lease_until < now)
-            rows = conn.execute(select(jobs).where(free).order_by(jobs.c.id).limit(limit)).all()
+            # SKIP LOCKED: on PostgreSQL, workers of other processes claim other jobs instead of waiting.
+            rows = conn.execute(
+                select(jobs).where(free).order_by(jobs.c.id).limit(limit).with_for_update(skip_locked=True)
+            ).all()
             if not rows:
                 return []
             ids = [r.id for r in rows]

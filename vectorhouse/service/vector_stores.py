@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -10,7 +11,7 @@ from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
 from vectorhouse.clock import Clock
 from vectorhouse.errors import Gone, InvalidRequest, NotFound
 from vectorhouse.ids import is_valid, new_id
-from vectorhouse.index.base import Index
+from vectorhouse.index.router import IndexRouter
 from vectorhouse.schemas.objects import (
     CursorPage,
     ExpiresAfterObject,
@@ -45,10 +46,17 @@ def count_files(conn: Connection, *where: Any) -> FileCounts:
 
 
 class VectorStoreService:
-    def __init__(self, catalog: Catalog, index: Index, clock: Clock) -> None:
+    def __init__(self, catalog: Catalog, index: IndexRouter, clock: Clock, backends: Sequence[str],
+                 default_backend: str) -> None:
         self.catalog = catalog
         self.index = index
         self.clock = clock
+        self.backends = tuple(backends)
+        self.default_backend = default_backend
+
+    def backend_of(self, store_id: str) -> str | None:
+        with self.catalog.read() as conn:
+            return conn.execute(select(vector_stores.c.backend).where(vector_stores.c.id == store_id)).scalar()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -135,6 +143,10 @@ class VectorStoreService:
     # -- writing -----------------------------------------------------------------------------
 
     def insert(self, conn: Connection, request: VectorStoreCreate) -> str:
+        backend = request.backend or self.default_backend
+        if backend not in self.backends:
+            raise InvalidRequest(f"backend '{backend}' is not available on this server: choose one of "
+                                 f"{', '.join(self.backends)}", param="backend")
         store_id = new_id("vs_")
         now = self.clock.now()
         conn.execute(
@@ -147,8 +159,10 @@ class VectorStoreService:
                 expires_after_days=request.expires_after.days if request.expires_after else None,
                 last_active_at=now,
                 expired=0,
+                backend=backend,
             )
         )
+        self.index.remember(store_id, backend)
         return store_id
 
     def touch(self, conn: Connection, store_id: str) -> None:

@@ -1,0 +1,74 @@
+"""Routes each Index call to the backend its store was created on (recorded in the catalog)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vectorhouse.index.base import Chunk, Hit, Index
+from vectorhouse.search.filters import Filter
+
+
+class IndexRouter:
+    """An Index over several backends: built lazily by name, chosen per store by `backend_of`."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], Index]], backend_of: Callable[[str], str]) -> None:
+        self.factories = dict(factories)
+        self.backend_of = backend_of
+        self._built: dict[str, Index] = {}
+        self._store_backend: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.factories)
+
+    def backend(self, name: str) -> Index:
+        with self._lock:
+            index = self._built.get(name)
+            if index is None:
+                index = self._built[name] = self.factories[name]()
+            return index
+
+    def remember(self, store_id: str, backend: str) -> None:
+        """Called when a store is created, so its first write needs no catalog lookup."""
+        self._store_backend[store_id] = backend
+
+    def _for(self, store_id: str) -> Index:
+        name = self._store_backend.get(store_id)
+        if name is None:
+            # A store's backend never changes, so the answer can be kept.
+            name = self._store_backend[store_id] = self.backend_of(store_id)
+        return self.backend(name)
+
+    def upsert(self, store_id: str, file_id: str, chunks: Sequence[Chunk],
+               attributes: Mapping[str, Any] | None) -> None:
+        self._for(store_id).upsert(store_id, file_id, chunks, attributes)
+
+    def delete_file(self, store_id: str, file_id: str) -> None:
+        self._for(store_id).delete_file(store_id, file_id)
+
+    def delete_store(self, store_id: str) -> None:
+        self._for(store_id).delete_store(store_id)
+        self._store_backend.pop(store_id, None)
+
+    def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
+        self._for(store_id).set_attributes(store_id, file_id, attributes)
+
+    def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
+        return self._for(store_id).search_vector(store_id, vector, k, filter)
+
+    def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
+        return self._for(store_id).search_text(store_id, query, k, filter)
+
+    def file_chunks(self, store_id: str, file_id: str) -> list[str]:
+        return self._for(store_id).file_chunks(store_id, file_id)
+
+    def close(self) -> None:
+        with self._lock:
+            for index in self._built.values():
+                index.close()
+            self._built.clear()
