@@ -142,3 +142,17 @@ def test_cpu_path_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+
+
+def test_embed_documents_sees_past_the_window() -> None:
+    embedder = LocalEmbedder()
+    short = ["A short note about tea."]
+    assert np.allclose(embedder.embed_documents(short), embedder.embed(short), atol=1e-6)
+    # 300+ tokens about cooking, then a closing paragraph about astronomy that truncation cuts off.
+    long = " ".join(["Simmer the onions slowly in butter until golden, then add stock."] * 30)
+    long += " Finally, the telescope revealed Jupiter's moons orbiting the giant planet."
+    query = embedder.embed(["telescope observing Jupiter's moons"])[0]
+    truncated = float(embedder.embed([long])[0] @ query)
+    windowed = float(embedder.embed_documents([long])[0] @ query)
+    assert windowed > truncated + 0.05
+    assert np.isclose(np.linalg.norm(embedder.embed_documents([long])[0]), 1.0, atol=1e-5)

@@ -497,3 +497,34 @@ def test_nan_attribute_filters_do_not_crash(index: PgvectorIndex, store: str) ->
     for f in (Comparison("k", "gt", math.nan), Comparison("k", "in", (math.inf, "a\x00"))):
         assert index.search_vector(store, q, 3, f) == []
     assert len(index.search_vector(store, q, 3, Comparison("k", "nin", (math.inf,)))) == 1
+
+
+def test_wide_embeddings_use_a_halfvec_hnsw_index(postgres_url: str) -> None:
+    wide = 3072  # text-embedding-3-large: over pgvector's 2000-dimension limit for vector HNSW
+    with pytest.raises(ValueError, match="dimension"):
+        PgvectorIndex(postgres_url, 4001)
+    with scratch_database(postgres_url) as url:
+        if url == postgres_url:
+            pytest.skip("no CREATEDB privilege for a fresh database")
+        idx = PgvectorIndex(url, wide, exact_search_max_chunks=0)
+        try:
+            rng = np.random.default_rng(30)
+            m = rng.normal(size=(300, wide)).astype(np.float32)
+            m /= np.linalg.norm(m, axis=1, keepdims=True)
+            for f in range(3):
+                chunks = [Chunk(p, f"w{f}-{p}", 1, m[f * 100 + p]) for p in range(100)]
+                idx.upsert("vs_wide", f"file-{f}", chunks, {"f": f})
+            q = unit(m[42] + 0.1 * rng.normal(size=wide))
+            exact = m @ q
+            top = np.argsort(-exact)[:5]
+            hits = idx.search_vector("vs_wide", q, 5, None)
+            assert [(h.file_id, h.position) for h in hits] == [(f"file-{i // 100}", i % 100) for i in top]
+            assert hits[0].score == pytest.approx(float(exact[top[0]]), abs=1e-5)  # full-precision score
+            assert [h.position for h in idx.search_vector("vs_wide", q, 3, Comparison("f", "eq", 2))] != []
+            with psycopg.connect(url) as conn:
+                (indexdef,) = conn.execute(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{TABLE}_embedding_hnsw",)
+                ).fetchone() or ("",)
+            assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef
+        finally:
+            idx.close()

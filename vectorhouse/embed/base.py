@@ -29,3 +29,8 @@ class Embedder(Protocol):
         An empty sequence gives shape (0, dimension).
         """
         ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Like `embed`, for stored chunks: a model with a short window may cover long texts in several
+        windows (queries always go through `embed`)."""
+        ...

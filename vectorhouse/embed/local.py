@@ -194,9 +194,14 @@ class _Runtime:
         # tokenizer.json ships truncation 128 and fixed padding 128; sentence-transformers uses 256 and
         # pads per batch. We pad ourselves (per sorted batch) and never touch the tokenizer again, so
         # concurrent encode calls from several threads are safe.
-        tokenizer.enable_truncation(max_length=self.config.max_seq_length)
         tokenizer.no_padding()
+        # Untruncated, for embedding long documents as several windows.
+        self.full_tokenizer = Tokenizer.from_str(tokenizer.to_str())
+        self.full_tokenizer.no_truncation()
+        tokenizer.enable_truncation(max_length=self.config.max_seq_length)
         self.tokenizer = tokenizer
+        self.cls_id = tokenizer.token_to_id("[CLS]")
+        self.sep_id = tokenizer.token_to_id("[SEP]")
 
         model = build_bert_graph(load_file(str(path / "model.safetensors")), self.config)
         options = ort.SessionOptions()
@@ -266,12 +271,42 @@ class LocalEmbedder:
         self.max_tokens: int | None = self._runtime.config.max_seq_length
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        """sentence-transformers' vectors exactly: each text truncated to the model's 256 tokens."""
         if not texts:
-            return out
+            return np.zeros((0, self.dimension), dtype=np.float32)
         # sentence-transformers strips each text before tokenising.
         encodings = self._runtime.tokenizer.encode_batch([str(text).strip() for text in texts])
-        ids = [e.ids for e in encodings]
+        return _normalise(self._encode([e.ids for e in encodings]))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts longer than the model's window are embedded as overlapping windows, then averaged.
+
+        Truncation would leave the end of a long chunk unseen by the vector side; averaging the
+        windows' unit vectors keeps the whole text in one vector of the same space.
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        runtime = self._runtime
+        body = runtime.config.max_seq_length - 2
+        stride = max(1, body * 3 // 4)
+        windows: list[list[int]] = []
+        owners: list[int] = []
+        for owner, encoding in enumerate(runtime.full_tokenizer.encode_batch([str(t).strip() for t in texts])):
+            ids = encoding.ids[1:-1]  # without [CLS] and [SEP]; each window gets its own
+            starts = range(0, max(1, len(ids) - body + stride), stride) if len(ids) > body else [0]
+            for start in starts:
+                piece = ids[start : start + body]
+                if start and len(piece) < body // 4:
+                    continue  # a short tail already lies inside the previous window's overlap
+                windows.append([runtime.cls_id, *piece, runtime.sep_id])
+                owners.append(owner)
+        pooled = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        np.add.at(pooled, owners, _normalise(self._encode(windows)))
+        return _normalise(pooled)
+
+    def _encode(self, ids: list[list[int]]) -> np.ndarray:
+        """Mean-pooled (not yet normalised) vectors of token id sequences, in input order."""
+        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
         # Sorting by length keeps each batch's padding small; the result is put back in input order.
         order = np.argsort([-len(seq) for seq in ids], kind="stable")
         start = 0
@@ -289,8 +324,12 @@ class LocalEmbedder:
             feeds = {"input_ids": input_ids, "attention_mask": mask}
             hidden = self._runtime.session.run(["last_hidden_state"], feeds)[0]
             out[rows] = _mean_pool(hidden, mask)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return out
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
 
 
 def _available_cpus() -> int:

@@ -52,6 +52,10 @@ class OpenAIEmbedder:
         assert self._dimension is not None
         return self._dimension
 
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """The endpoint sees each whole text (its own window is the server's business)."""
+        return self.embed(texts)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -109,7 +109,7 @@ class IngestionService:
         texts = [c.text for p in prepared for c in p.chunks]
         started = time.perf_counter()
         try:
-            vectors = self.embedder.embed(texts)
+            vectors = self.embedder.embed_documents(texts)
         except Exception as exc:
             log.exception("embedding %d chunks failed", len(texts))
             for p in prepared:
