@@ -16,7 +16,6 @@ pytest.importorskip("pgvector")
 
 import psycopg  # noqa: E402
 
-from tests.pg import postgres_url as _postgres_url  # noqa: E402
 from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
 from vectorhouse.index.pgvector import FILES_TABLE, TABLE, PgvectorIndex, ensure_schema  # noqa: E402
@@ -25,7 +24,7 @@ from vectorhouse.search.fusion import bm25_to_unit  # noqa: E402
 
 DIM = 16
 
-postgres_url = pytest.fixture(scope="session")(_postgres_url)
+# `postgres_url` (session): tests/conftest.py, from tests/pg.py — one server for the whole run.
 
 
 @pytest.fixture(scope="module")

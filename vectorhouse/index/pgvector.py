@@ -311,7 +311,11 @@ class PgvectorIndex:
                 configure=self._configure,
                 open=False,
             )
-            self._pool.open(wait=True, timeout=connect_timeout)
+            try:
+                self._pool.open(wait=True, timeout=connect_timeout)
+            except BaseException:
+                self._pool.close()  # stop its background workers before failing
+                raise
         else:
             self._pool = _SimplePool(database_url, max_pool_size, self._configure)
 
