@@ -49,6 +49,10 @@ class Settings:
     embed_device: str = "cpu"
     embed_batch_size: int = 32
     embed_threads: int = 0
+    # How chunks longer than the model's window are embedded: "truncate" (as sentence-transformers
+    # does) or "windows" (overlapping windows averaged). Windows cost ~2x embedding time on long
+    # chunks and measured no gain on SciFact (docs/quality.md), so truncate is the default.
+    long_chunks: str = "truncate"
     openai_base_url: str = "https://api.openai.com/v1"
     openai_api_key: str = ""
     openai_embedding_model: str = "text-embedding-3-small"

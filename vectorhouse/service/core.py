@@ -81,7 +81,8 @@ class Vectorhouse:
                                     settings.max_batch_files)
         self.search = SearchService(self.catalog, self.index, self.embedder, self.stores)
         self.ingestion = IngestionService(
-            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer, self.events
+            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer, self.events,
+            windowed=settings.long_chunks == "windows",
         )
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
                                      settings.sweep_interval_seconds)

@@ -54,7 +54,7 @@ class IngestStats:
 
 class IngestionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, embedder: Embedder,
-                 queue: JobQueue, encoding_name: str, events: StatusEvents) -> None:
+                 queue: JobQueue, encoding_name: str, events: StatusEvents, windowed: bool = False) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
@@ -62,6 +62,7 @@ class IngestionService:
         self.queue = queue
         self.encoding_name = encoding_name
         self.events = events
+        self.embed_chunks = embedder.embed_documents if windowed else embedder.embed
         self.stats = IngestStats()
 
     def run_once(self, owner: str, limit: int) -> int:
@@ -109,7 +110,7 @@ class IngestionService:
         texts = [c.text for p in prepared for c in p.chunks]
         started = time.perf_counter()
         try:
-            vectors = self.embedder.embed_documents(texts)
+            vectors = self.embed_chunks(texts)
         except Exception as exc:
             log.exception("embedding %d chunks failed", len(texts))
             for p in prepared:
