@@ -56,6 +56,13 @@ def run_search(client: OpenAI, store_id: str, dataset: Dataset, mode: str, k: in
 
 
 def search_command(args: argparse.Namespace) -> int:
+    if args.backend:
+        from vectorhouse.bench.index import index_command
+
+        return index_command(args)
+    if not args.dataset:
+        print("DATASET_DIR is required unless --backend is given", file=sys.stderr)
+        return 2
     dataset = load_dataset(args.dataset)
     if not dataset.queries:
         print(f"{args.dataset}: no queries appear in qrels/test.tsv", file=sys.stderr)
@@ -96,9 +103,16 @@ def search_command(args: argparse.Namespace) -> int:
 
 def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("search", help="latency percentiles and nDCG/recall of /search over test queries")
-    parser.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl[.gz], queries, qrels)")
+    parser.add_argument("dataset", metavar="DATASET_DIR", nargs="?",
+                        help="BEIR folder (corpus.jsonl[.gz], queries, qrels); not needed with --backend")
     parser.add_argument("--url", help="use this running server (http://host:port) instead of starting one")
     parser.add_argument("--data-dir", help="data dir for the started server, kept afterwards (default: temporary)")
+    parser.add_argument("--backend", choices=("embedded", "pgvector"),
+                        help="instead: benchmark this index backend directly on --chunks synthetic chunks "
+                             "(p50/p99 and recall@10 against exact search, with and without filters)")
+    parser.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for --backend (100000)")
+    parser.add_argument("--queries", type=int, default=300, help="queries for --backend (300)")
+    parser.add_argument("--database-url", help="PostgreSQL for --backend pgvector (else VECTORHOUSE_DATABASE_URL)")
     parser.add_argument("--mode", choices=("hybrid", "semantic", "full_text"), default="hybrid",
                         help="search_mode sent with each query (default hybrid)")
     parser.add_argument("--k", type=int, default=10, help="max_num_results per query, 1..50 (default 10)")
