@@ -90,3 +90,15 @@ def test_has_more_and_next_page(client: OpenAI, store: tuple[str, dict[str, str]
     page = client.vector_stores.search(vs, query="device", max_num_results=1)
     assert len(page.data) == 1
     assert page.has_more is False and page.next_page is None
+
+
+def test_scores_share_one_scale_across_modes(client: OpenAI, store: tuple[str, dict[str, str]]) -> None:
+    vs, ids = store
+    # A rare exact term: BM25 maps to about 0.5 and more (s / (s + 5)), not a twice-squashed sliver.
+    text = client.vector_stores.search(vs, query="XJ-4471", extra_body={"search_mode": "full_text"})
+    assert text.data[0].file_id == ids["lexical.txt"] and text.data[0].score >= 0.3
+    semantic = client.vector_stores.search(vs, query="device shuts down when too hot",
+                                           extra_body={"search_mode": "semantic"})
+    assert semantic.data[0].file_id == ids["semantic.txt"] and semantic.data[0].score >= 0.3
+    hybrid = client.vector_stores.search(vs, query="XJ-4471 overheats")
+    assert hybrid.data[0].file_id == ids["lexical.txt"] and 0.3 <= hybrid.data[0].score <= 1.0

@@ -41,7 +41,7 @@ class Settings:
     sweep_interval_seconds: float = 60.0
     # Ingestion worker threads inside the serve process, and how many jobs each claims at once
     # (files claimed together are embedded in one batch, which is what makes small files fast).
-    workers: int = 2
+    workers: int = 1
     worker_batch_files: int = 16
     # Seconds a claimed job stays owned by its worker before another may take it over.
     job_lease_seconds: int = 300

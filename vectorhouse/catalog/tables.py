@@ -81,6 +81,8 @@ jobs = Table(
     Column("owner", String(80), nullable=True),
     Column("lease_until", BigInteger, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
+    # Never reuse a finished job's id (SQLite would): a stale worker must not match a new job.
+    sqlite_autoincrement=True,
 )
 Index("ix_jobs_lease", jobs.c.lease_until)
 Index("ix_jobs_store_file", jobs.c.store_id, jobs.c.file_id)

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import re
 
+from vectorhouse.search.rewrite import STOP_WORDS
+
 # Enough terms for any real question; bounds the work a hostile query can cause.
 MAX_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def keyword_terms(query: str) -> list[str]:
-    """Unicode word tokens of the query, lower-cased, de-duplicated in order.
+    """Unicode word tokens of the query, lower-cased, de-duplicated in order, stop words left out.
 
     Punctuation, quotes and operator words (AND/OR/NOT/NEAR) become plain terms, so no user
-    text can be a syntax error in a backend's query language.
+    text can be a syntax error in a backend's query language. Stop words match nearly every
+    chunk: they add nothing to BM25 but make an OR query score the whole store. A query of
+    nothing but stop words keeps them, so it still finds something.
     """
+    words = [w.strip("_") for w in _WORD.findall(query.lower())]
+    content = [w for w in words if w and w not in STOP_WORDS]
     seen: dict[str, None] = {}
-    for word in _WORD.findall(query.lower()):
-        word = word.strip("_")
+    for word in content or words:
         if word and word not in seen:
             seen[word] = None
             if len(seen) >= MAX_TERMS:

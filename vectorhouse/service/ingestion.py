@@ -86,7 +86,7 @@ class IngestionService:
         if row is None or row.status != "in_progress":
             # Detached, deleted or cancelled while queued: nothing to do.
             with self.catalog.transaction() as conn:
-                self.queue.finish(conn, job.id)
+                self.queue.finish(conn, job)
             return None
         started = time.perf_counter()
         try:
@@ -141,7 +141,7 @@ class IngestionService:
                 .where(and_(vector_store_files.c.seq == seq, vector_store_files.c.status == "in_progress"))
                 .values(**values)
             ).rowcount
-            self.queue.finish(conn, job.id)
+            self.queue.finish(conn, job)
             current = conn.execute(
                 select(vector_store_files.c.status).where(
                     and_(vector_store_files.c.store_id == job.store_id,

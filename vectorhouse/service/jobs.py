@@ -17,6 +17,7 @@ class ClaimedJob:
     store_id: str
     file_id: str
     attempts: int
+    owner: str
 
 
 class JobQueue:
@@ -55,10 +56,12 @@ class JobQueue:
                 .where(and_(jobs.c.id.in_(ids), free))
                 .values(owner=owner, lease_until=now + self.lease_seconds, attempts=jobs.c.attempts + 1)
             )
-        return [ClaimedJob(r.id, r.store_id, r.file_id, r.attempts + 1) for r in rows]
+        return [ClaimedJob(r.id, r.store_id, r.file_id, r.attempts + 1, owner) for r in rows]
 
-    def finish(self, conn: Connection, job_id: int) -> None:
-        conn.execute(delete(jobs).where(jobs.c.id == job_id))
+    def finish(self, conn: Connection, job: ClaimedJob) -> None:
+        """Deletes the job only while this worker still owns it: a job cancelled (or re-claimed after
+        its lease ran out) and replaced meanwhile must not be taken down with it."""
+        conn.execute(delete(jobs).where(and_(jobs.c.id == job.id, jobs.c.owner == job.owner)))
 
     def pending(self) -> int:
         with self.catalog.read() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import and_, select
 
@@ -13,7 +14,7 @@ from vectorhouse.index.base import Hit, Index
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
 from vectorhouse.search.filters import Filter, parse_filter
-from vectorhouse.search.fusion import bm25_to_unit, fuse_hybrid, merge_queries
+from vectorhouse.search.fusion import fuse_hybrid, merge_queries
 from vectorhouse.search.rewrite import rewrite_query
 from vectorhouse.service.vector_stores import VectorStoreService
 
@@ -47,6 +48,7 @@ class SearchService:
         self.index = index
         self.embedder = embedder
         self.stores = stores
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vectorhouse-search")
 
     def search(self, store_id: str, request: SearchRequest) -> SearchResultsPage:
         queries = _queries(request.query)
@@ -78,19 +80,24 @@ class SearchService:
         k = request.max_num_results
         candidates = max(MIN_CANDIDATES, 4 * k)
         mode = request.search_mode
+        # The keyword searches need no vectors: run them while the queries are embedded.
+        text_futures = [
+            self._pool.submit(self.index.search_text, store_id, query, candidates, filter)
+            for query in (queries if mode != "semantic" else [])
+        ]
         vectors = self.embedder.embed(queries) if mode != "full_text" else None
         texts: dict[Key, Hit] = {}
         fused_per_query = []
-        for i, query in enumerate(queries):
+        for i, _query in enumerate(queries):
             vector_hits = (
                 self.index.search_vector(store_id, vectors[i], candidates, filter) if vectors is not None else []
             )
-            text_hits = self.index.search_text(store_id, query, candidates, filter) if mode != "semantic" else []
+            text_hits = text_futures[i].result() if text_futures else []
             for hit in (*vector_hits, *text_hits):
                 texts[hit.key] = hit
             vector_signal = [(h.key, h.score) for h in vector_hits]
-            text_units = bm25_to_unit([h.score for h in text_hits])
-            text_signal = [(h.key, s) for h, s in zip(text_hits, text_units, strict=True)]
+            # Raw BM25: fuse_hybrid maps it to 0..1 itself.
+            text_signal = [(h.key, h.score) for h in text_hits]
             if mode == "semantic":
                 fused = fuse_hybrid(vector_signal, [], embedding_weight=1.0, text_weight=0.0)
             elif mode == "full_text":

@@ -73,6 +73,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(80), nullable=True),
         sa.Column("lease_until", sa.BigInteger, nullable=True),
         sa.Column("attempts", sa.Integer, nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_jobs_lease", "jobs", ["lease_until"])
     op.create_index("ix_jobs_store_file", "jobs", ["store_id", "file_id"])
