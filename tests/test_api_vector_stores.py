@@ -130,3 +130,21 @@ async def test_async_client_vector_stores(aclient: AsyncOpenAI) -> None:
     ids = [s.id async for s in aclient.vector_stores.list(limit=2)]
     assert vs.id in ids
     assert (await aclient.vector_stores.delete(vs.id)).deleted
+
+
+def test_backend_chosen_per_store(client: OpenAI, backend: str) -> None:
+    # The server's default backend, and the embedded one beside it, each hold their own stores.
+    stores = [client.vector_stores.create(name="default-backend"),
+              client.vector_stores.create(name="embedded", extra_body={"backend": "embedded"})]
+    for vs in stores:
+        file_id = upload(client, "b.txt", f"Store {vs.name} keeps meerkat facts.")
+        done = client.vector_stores.files.create_and_poll(file_id=file_id, vector_store_id=vs.id, poll_interval_ms=50)
+        assert done.status == "completed"
+        hits = client.vector_stores.search(vs.id, query="meerkat")
+        assert [h.file_id for h in hits.data] == [file_id]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.vector_stores.create(name="x", extra_body={"backend": "nosuch"})
+    assert info.value.param == "backend"
+    if backend == "embedded":
+        with pytest.raises(openai.BadRequestError):  # no database configured on this server
+            client.vector_stores.create(name="x", extra_body={"backend": "pgvector"})

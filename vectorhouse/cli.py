@@ -14,7 +14,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from vectorhouse.api import create_app
 
-    settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers)
+    settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers,
+                                 database_url=args.database_url, index=args.index)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
@@ -28,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000, env VECTORHOUSE_PORT)")
     serve.add_argument("--data-dir", help="data directory (default ./vectorhouse-data, env VECTORHOUSE_DATA_DIR)")
     serve.add_argument("--workers", type=int, help="ingestion worker threads (default 2, env VECTORHOUSE_WORKERS)")
+    serve.add_argument("--database-url",
+                       help="postgresql://… keeps the catalog and job queue in PostgreSQL, shared by several "
+                            "processes (env VECTORHOUSE_DATABASE_URL)")
+    serve.add_argument("--index", choices=("embedded", "pgvector"),
+                       help="default index backend for new stores (default: pgvector with --database-url, "
+                            "else embedded; env VECTORHOUSE_INDEX)")
     serve.set_defaults(handler=_serve)
     try:
         from vectorhouse.bench import add_bench_commands
