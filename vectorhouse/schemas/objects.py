@@ -109,6 +109,13 @@ class CursorPage(BaseModel, Generic[T]):
     last_id: str | None
     has_more: bool
 
+    @classmethod
+    def of(cls, data: list[T], has_more: bool) -> CursorPage[T]:
+        """A page whose first_id/last_id are its own first and last items (null when empty)."""
+        ids = [item.id for item in data]  # type: ignore[attr-defined]
+        return cls(data=data, first_id=ids[0] if ids else None, last_id=ids[-1] if ids else None,
+                   has_more=has_more)
+
 
 class TextContent(BaseModel):
     type: Literal["text"] = "text"

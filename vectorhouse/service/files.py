@@ -99,12 +99,7 @@ class FileService:
         with self.catalog.read() as conn:
             result = paginate(conn, files, where, page)
         data = [file_object(r) for r in result.rows]
-        return CursorPage[FileObject](
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=result.has_more,
-        )
+        return CursorPage[FileObject].of(data, result.has_more)
 
     def delete(self, file_id: str) -> FileDeleted:
         row = self._row(file_id)

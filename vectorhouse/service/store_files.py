@@ -182,12 +182,7 @@ class StoreFileService:
                 where.append(vector_store_files.c.batch_id == batch_id)
             result = paginate(conn, vector_store_files, where, page, id_column=vector_store_files.c.file_id)
         data = [store_file_object(r) for r in result.rows]
-        return CursorPage[VectorStoreFileObject](
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=result.has_more,
-        )
+        return CursorPage[VectorStoreFileObject].of(data, result.has_more)
 
     def update(self, store_id: str, file_id: str, attributes: dict[str, Any] | None) -> VectorStoreFileObject:
         with self.catalog.transaction() as conn:

@@ -133,12 +133,7 @@ class VectorStoreService:
         with self.catalog.read() as conn:
             result = paginate(conn, vector_stores, [], page)
             data = [self.to_object(conn, r) for r in result.rows]
-        return CursorPage[VectorStoreObject](
-            data=data,
-            first_id=data[0].id if data else None,
-            last_id=data[-1].id if data else None,
-            has_more=result.has_more,
-        )
+        return CursorPage[VectorStoreObject].of(data, result.has_more)
 
     # -- writing -----------------------------------------------------------------------------
 
