@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,17 @@ class _StoreVectors:
     ids: np.ndarray  # chunk row ids, int64
     file_ids: np.ndarray  # object array of str
     matrix: np.ndarray  # (n, dim) float32
+
+    @cached_property
+    def _files(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct file ids and, per row, the index of its file among them (computed once per snapshot)."""
+        return np.unique(self.file_ids, return_inverse=True)  # type: ignore[return-value]
+
+    def rows_of(self, files: set[str]) -> np.ndarray:
+        """Boolean mask of the rows that belong to `files`; integer work, not string compares per row."""
+        distinct, row_file = self._files
+        wanted = np.flatnonzero(np.fromiter((f in files for f in distinct), dtype=bool, count=len(distinct)))
+        return np.isin(row_file, wanted)
 
     @classmethod
     def empty(cls, dim: int) -> _StoreVectors:
@@ -258,7 +270,7 @@ class EmbeddedIndex:
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         snap = self._snapshot(store_id)
         allowed_files = self._allowed_files(store_id, filter)
-        mask = None if allowed_files is None else np.isin(snap.file_ids, list(allowed_files))
+        mask = None if allowed_files is None else snap.rows_of(allowed_files)
         candidates = len(snap.ids) if mask is None else int(mask.sum())
         if candidates == 0:
             return []
