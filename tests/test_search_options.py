@@ -33,6 +33,9 @@ def store(client: OpenAI) -> tuple[str, dict[str, str]]:
         # Semantic match, no shared keywords with the query below.
         "semantic.txt": "If the device gets too hot, it shuts down to protect its components.",
     }
+    # Unrelated filler, so that BM25's document frequencies make the rare tokens above rare.
+    texts.update({f"filler{i}.txt": f"Filler note {i} about gardening, baking bread and hiking trails."
+                  for i in range(6)})
     ids = {}
     for name, text in texts.items():
         ids[name] = upload(client, name, text)
@@ -50,7 +53,7 @@ def test_rewrite_query_returns_rewritten_text(client: OpenAI, store: tuple[str, 
 
 def test_hybrid_weights_shift_ranking(client: OpenAI, store: tuple[str, dict[str, str]]) -> None:
     vs, ids = store
-    query = "XJ-4471 overheating device shutdown"
+    query = "XJ-4471 flux capacitor overheats device"
     text_heavy = client.vector_stores.search(
         vs, query=query, ranking_options={"hybrid_search": {"embedding_weight": 0.0, "text_weight": 1.0}},  # type: ignore[typeddict-unknown-key]
     )

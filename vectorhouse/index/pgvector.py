@@ -486,19 +486,21 @@ class PgvectorIndex:
         terms = keyword_terms(query)
         if not terms or k <= 0:
             return []
-        # Every lexeme weighs 1 in ts_rank (we never setweight()), so each matched term adds 0.6..1.
-        # One plainto_tsquery per term, OR-ed: terms travel as parameters, so no user text is ever
-        # parsed as tsquery syntax. Stop words give empty queries, which || ignores.
-        tsquery = " || ".join(["plainto_tsquery('english', %s)"] * len(terms))
+        # One plainto_tsquery per term, OR-ed to match: terms travel as parameters, so no user text is
+        # ever parsed as tsquery syntax (stop words give empty queries, which || ignores). The score
+        # sums each term's own ts_rank (0.6..1 for a matched lexeme, 0 otherwise): a BM25-like sum
+        # over matched terms, without IDF. (ts_rank of the OR-ed query does not grow with the number
+        # of matched terms, which ranked a one-term match level with a three-term match.)
+        term_query = "plainto_tsquery('english', %s)"
+        tsquery = " || ".join([term_query] * len(terms))
+        score = " + ".join([f"ts_rank('{{1,1,1,1}}', c.tsv, {term_query})"] * len(terms))
         where, params = self._where(store_id, filter)
         sql = (
-            f"WITH q AS (SELECT {tsquery} AS q, "
-            "length(to_tsvector('english', %s)) AS n) "
-            f"SELECT c.file_id, c.position, c.text, ts_rank('{{1,1,1,1}}', c.tsv, q.q) * q.n * %s AS score "
-            f"FROM {TABLE} c, q WHERE c.tsv @@ q.q AND {where} "
+            f"SELECT c.file_id, c.position, c.text, ({score}) * %s AS score "
+            f"FROM {TABLE} c WHERE c.tsv @@ ({tsquery}) AND {where} "
             "ORDER BY score DESC, c.file_id, c.position LIMIT %s"
         )
-        args = [*terms, " ".join(terms), TEXT_SCORE_SCALE, *params, k]
+        args = [*terms, TEXT_SCORE_SCALE, *terms, *params, k]
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [Hit(file_id=r[0], position=r[1], text=r[2], score=float(r[3])) for r in rows]
