@@ -52,8 +52,7 @@ def test_create_and_poll_static_chunking(client: OpenAI, store: str) -> None:
     assert done.status == "completed"
     assert done.chunking_strategy.static.max_chunk_size_tokens == 100  # type: ignore[union-attr]
     parts = list(client.vector_stores.files.content(file_id, vector_store_id=store))
-    small = list(parts)
-    assert len(small) >= 10
+    assert len(parts) >= 10
 
 
 def test_upload_and_poll_helper(client: OpenAI, store: str) -> None:

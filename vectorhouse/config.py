@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ class Settings:
     # Below this many candidate chunks, vector search is an exact numpy scan; above it, HNSW.
     exact_search_max_chunks: int = 20000
     poll_after_ms: int = 500
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -69,8 +68,6 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = env.get(f"VECTORHOUSE_{f.name.upper()}")
             if raw is not None and raw != "":
                 kind = type(getattr(cls(), f.name))
@@ -84,5 +81,3 @@ class Settings:
     def default_index(self) -> str:
         return self.index or ("pgvector" if self.database_url else "embedded")
 
-    def with_changes(self, **changes: Any) -> Settings:
-        return replace(self, **changes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,15 @@ def load_dataset(folder: str | Path) -> Dataset:
         if str(row["_id"]) in qrels
     }
     return Dataset(name=root.name, corpus=corpus, queries=queries, qrels=qrels)
+
+
+def load_judged(path: str) -> Dataset | None:
+    """The dataset, or None (with a message) when no query of it is judged in qrels/test.tsv."""
+    dataset = load_dataset(path)
+    if not dataset.queries:
+        print(f"{path}: no queries appear in qrels/test.tsv", file=sys.stderr)
+        return None
+    return dataset
 
 
 def store_name(dataset: Dataset) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from vectorhouse.bench.beir import load_dataset, store_name
+from vectorhouse.bench.beir import load_judged, store_name
 from vectorhouse.bench.ingest import report_lines, run_ingest
 from vectorhouse.bench.metrics import mean
 from vectorhouse.bench.search import QUALITY_K, find_store, run_search
@@ -15,9 +14,8 @@ MODES = ("hybrid", "semantic", "full_text")
 
 
 def quality_command(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.dataset)
-    if not dataset.queries:
-        print(f"{args.dataset}: no queries appear in qrels/test.tsv", file=sys.stderr)
+    dataset = load_judged(args.dataset)
+    if dataset is None:
         return 2
     with bench_server(args.url, args.data_dir) as base_url:
         client = client_for(base_url)

@@ -9,7 +9,7 @@ import time
 from openai import OpenAI
 from openai.types import VectorStore
 
-from vectorhouse.bench.beir import Dataset, load_dataset, store_name
+from vectorhouse.bench.beir import Dataset, load_judged, store_name
 from vectorhouse.bench.ingest import report_lines, run_ingest
 from vectorhouse.bench.metrics import mean, ndcg_at_k, percentile, recall_at_k
 from vectorhouse.bench.server import bench_server, client_for
@@ -63,9 +63,8 @@ def search_command(args: argparse.Namespace) -> int:
     if not args.dataset:
         print("DATASET_DIR is required unless --backend is given", file=sys.stderr)
         return 2
-    dataset = load_dataset(args.dataset)
-    if not dataset.queries:
-        print(f"{args.dataset}: no queries appear in qrels/test.tsv", file=sys.stderr)
+    dataset = load_judged(args.dataset)
+    if dataset is None:
         return 2
     with bench_server(args.url, args.data_dir) as base_url:
         client = client_for(base_url)

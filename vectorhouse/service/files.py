@@ -86,10 +86,6 @@ class FileService:
     def get(self, file_id: str) -> FileObject:
         return file_object(self._row(file_id))
 
-    def content(self, file_id: str) -> tuple[str, bytes]:
-        row = self._row(file_id)
-        return row.filename, self.blobs.read(row.sha256)
-
     def blob_path(self, file_id: str) -> tuple[str, Any]:
         row = self._row(file_id)
         return row.filename, self.blobs.path(row.sha256)

@@ -62,7 +62,3 @@ class JobQueue:
         """Deletes the job only while this worker still owns it: a job cancelled (or re-claimed after
         its lease ran out) and replaced meanwhile must not be taken down with it."""
         conn.execute(delete(jobs).where(and_(jobs.c.id == job.id, jobs.c.owner == job.owner)))
-
-    def pending(self) -> int:
-        with self.catalog.read() as conn:
-            return len(conn.execute(select(jobs.c.id)).all())
