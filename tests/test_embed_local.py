@@ -47,6 +47,15 @@ def test_reference_one_at_a_time(embedder: LocalEmbedder, reference: tuple[list[
     assert ((got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)).min() >= 0.9999
 
 
+def test_reference_across_replica_sessions(reference: tuple[list[str], np.ndarray]) -> None:
+    # Several batches on CPU run on single-threaded replica sessions in parallel: same vectors, same order.
+    texts, expected = reference
+    replicated = LocalEmbedder(batch_size=2, threads=2)
+    got = replicated.embed(texts)
+    assert replicated._runtime._replicas is not None, "multi-batch input did not use the replica sessions"
+    assert ((got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)).min() >= 0.9999
+
+
 def test_is_an_embedder(embedder: LocalEmbedder) -> None:
     assert isinstance(embedder, Embedder)
     assert embedder.name == "all-MiniLM-L6-v2"

@@ -141,3 +141,32 @@ def test_genuine_index_fault_is_500_search_failed(clocked: InProcessServer) -> N
         with sqlite3.connect(clocked.data_dir / "index.db") as db:
             db.execute("ALTER TABLE chunks_fts_broken RENAME TO chunks_fts")
     assert client.vector_stores.search(vs.id, query="lynx").data
+
+
+def test_search_skips_files_not_completed_past_the_first_lookup_page(clocked: InProcessServer) -> None:
+    # Chunks of a file whose store-file row is not `completed` (a re-ingest under way) are no answer.
+    # File rows are looked up a page (2 x max_num_results) at a time, best first: the answer here lies
+    # on the second page.
+    client = clocked.client
+    vs = client.vector_stores.create(name="pages")
+    texts = ["Otters hold hands while they sleep on the water.", "Sea otters use stones to open shellfish.",
+             "Otters groom their dense fur for hours.", "River otters slide down muddy banks.",
+             "Badgers dig long tunnels under hedges."]
+    file_ids = [upload(client, f"p{i}.txt", text) for i, text in enumerate(texts)]
+    client.vector_stores.file_batches.create_and_poll(vector_store_id=vs.id, file_ids=file_ids,
+                                                      poll_interval_ms=50)
+    ranking = [r.file_id for r in client.vector_stores.search(vs.id, query="otters", max_num_results=5).data]
+    assert len(ranking) == 5
+    hidden = ranking[:3]
+    with sqlite3.connect(clocked.data_dir / "catalog.db") as db:
+        db.executemany("UPDATE vector_store_files SET status = 'in_progress' WHERE store_id = ? AND file_id = ?",
+                       [(vs.id, f) for f in hidden])
+    try:
+        page = client.vector_stores.search(vs.id, query="otters", max_num_results=1)
+        assert [r.file_id for r in page.data] == [ranking[3]]
+        assert [r.file_id for r in client.vector_stores.search(vs.id, query="otters", max_num_results=2).data] \
+            == ranking[3:5]
+    finally:
+        with sqlite3.connect(clocked.data_dir / "catalog.db") as db:
+            db.executemany("UPDATE vector_store_files SET status = 'completed' WHERE store_id = ? AND file_id = ?",
+                           [(vs.id, f) for f in hidden])

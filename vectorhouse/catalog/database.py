@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -72,6 +73,10 @@ class Catalog:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time and its busy handler polls with sleeps of up to 100 ms, so
+        # under load a waiting writer sleeps while others take the lock. The data dir is locked to
+        # one process, so queueing writers on an in-process lock hands the lock over at once.
+        self._writer: AbstractContextManager[object] = threading.RLock() if not self.shared else nullcontext()
         migrate(engine)
 
     @property
@@ -87,7 +92,7 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        with self._writer, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

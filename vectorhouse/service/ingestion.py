@@ -38,14 +38,31 @@ class IngestStats:
     files_failed: int = 0
     chunks: int = 0
     extract_seconds: float = 0.0
-    embed_seconds: float = 0.0
+    embed_seconds: float = 0.0  # summed over workers: exceeds wall time when they overlap
+    # Wall time during which at least one embedding call was running: the embedder's busy time,
+    # which total time is compared with to get the pipeline's overhead.
+    embed_busy_seconds: float = 0.0
     index_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _embedding: int = field(default=0, repr=False)
+    _busy_since: float = field(default=0.0, repr=False)
 
     def add(self, **deltas: float) -> None:
         with self._lock:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
+
+    def embedding_started(self) -> None:
+        with self._lock:
+            if self._embedding == 0:
+                self._busy_since = time.perf_counter()
+            self._embedding += 1
+
+    def embedding_finished(self) -> None:
+        with self._lock:
+            self._embedding -= 1
+            if self._embedding == 0:
+                self.embed_busy_seconds += time.perf_counter() - self._busy_since
 
     def as_dict(self) -> dict[str, float]:
         with self._lock:
@@ -109,6 +126,7 @@ class IngestionService:
     def _embed_and_index(self, prepared: list[_Prepared]) -> None:
         texts = [c.text for p in prepared for c in p.chunks]
         started = time.perf_counter()
+        self.stats.embedding_started()
         try:
             vectors = self.embed_chunks(texts)
         except Exception as exc:
@@ -116,6 +134,8 @@ class IngestionService:
             for p in prepared:
                 self._fail(p.job, p.seq, "server_error", f"embedding failed: {exc}")
             return
+        finally:
+            self.stats.embedding_finished()
         self.stats.add(embed_seconds=time.perf_counter() - started)
         offset = 0
         for p in prepared:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 
 from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.embed.base import Embedder
@@ -85,7 +86,7 @@ class SearchService:
             self._pool.submit(self.index.search_text, store_id, query, candidates, filter)
             for query in (queries if mode != "semantic" else [])
         ]
-        vectors = self.embedder.embed(queries) if mode != "full_text" else None
+        vectors = self.embedder.embed(queries, parallel=not text_futures) if mode != "full_text" else None
         texts: dict[Key, Hit] = {}
         fused_per_query = []
         for i, _query in enumerate(queries):
@@ -112,36 +113,43 @@ class SearchService:
             for key, score in merge_queries(fused_per_query)
             if (rounded := round(min(1.0, max(0.0, score)), 6)) >= threshold
         ]
+        results: list[SearchResult] = []
         with self.catalog.transaction() as conn:
             # Only chunks of files attached and completed right now are answers (a detach is instant).
-            file_ids = sorted({key[0] for key, _ in ranked})
-            rows = conn.execute(
-                select(vector_store_files.c.file_id, vector_store_files.c.attributes, files.c.filename)
-                .join(files, files.c.id == vector_store_files.c.file_id)
-                .where(
-                    and_(
-                        vector_store_files.c.store_id == store_id,
-                        vector_store_files.c.status == "completed",
-                        vector_store_files.c.file_id.in_(file_ids),
-                    )
-                )
-            ).all()
+            # Files are looked up a page at a time, best first: the first page nearly always fills the
+            # k results, and decoding the attributes of every candidate's file costs more than searching.
+            order = list(dict.fromkeys(key[0] for key, _ in ranked))
+            looked_up: set[str] = set()
+            by_file: dict[str, Any] = {}
+            position = 0
+            for start in range(0, len(order), 2 * k):
+                page = order[start : start + 2 * k]
+                by_file.update(self._completed_files(conn, store_id, page))
+                looked_up.update(page)
+                while position < len(ranked) and ranked[position][0][0] in looked_up and len(results) < k:
+                    key, score = ranked[position]
+                    position += 1
+                    row = by_file.get(key[0])
+                    if row is not None:
+                        results.append(SearchResult(file_id=row.file_id, filename=row.filename, score=score,
+                                                    attributes=row.attributes,
+                                                    content=[TextContent(text=texts[key].text)]))
+                if len(results) == k:
+                    break
             self.stores.touch(conn, store_id)
-        by_file = {r.file_id: r for r in rows}
-        results = []
-        for key, score in ranked:
-            row = by_file.get(key[0])
-            if row is None:
-                continue
-            results.append(
-                SearchResult(
-                    file_id=row.file_id,
-                    filename=row.filename,
-                    score=score,
-                    attributes=row.attributes,
-                    content=[TextContent(text=texts[key].text)],
+        return SearchResultsPage(search_query=queries, data=results)
+
+    @staticmethod
+    def _completed_files(conn: Connection, store_id: str, file_ids: list[str]) -> dict[str, Any]:
+        rows = conn.execute(
+            select(vector_store_files.c.file_id, vector_store_files.c.attributes, files.c.filename)
+            .join(files, files.c.id == vector_store_files.c.file_id)
+            .where(
+                and_(
+                    vector_store_files.c.store_id == store_id,
+                    vector_store_files.c.status == "completed",
+                    vector_store_files.c.file_id.in_(file_ids),
                 )
             )
-            if len(results) == k:
-                break
-        return SearchResultsPage(search_query=queries, data=results)
+        ).all()
+        return {row.file_id: row for row in rows}
