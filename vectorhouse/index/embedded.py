@@ -32,6 +32,10 @@ CREATE INDEX IF NOT EXISTS chunks_store_file ON chunks(store_id, file_id, positi
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
 );
+-- Each chunk's store and file again, in narrow rows: the keyword search joins every match to its
+-- owner, and reading them from the wide chunks rows (text and vector) took twice as long as the
+-- search itself (5.9 ms against 3.1 ms per query at SciFact size).
+CREATE TABLE IF NOT EXISTS chunk_owners (id INTEGER PRIMARY KEY, store_id TEXT NOT NULL, file_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS file_attributes (
     store_id TEXT NOT NULL,
     file_id TEXT NOT NULL,
@@ -105,8 +109,13 @@ class EmbeddedIndex:
         self._lock = threading.RLock()
         self._vectors: dict[str, _StoreVectors] = {}
         self._ann: dict[str, _Ann] = {}
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+        conn = self._conn()
+        had_chunk_owners = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_owners'"
+        ).fetchone()
+        conn.executescript(_SCHEMA)
+        if not had_chunk_owners:  # an index written before chunk_owners existed: fill it once
+            conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) SELECT id, store_id, file_id FROM chunks")
 
     # -- connections -------------------------------------------------------------------------
 
@@ -140,6 +149,7 @@ class EmbeddedIndex:
                 f"SELECT 'delete', id, text FROM chunks WHERE {where}",
                 params,
             ),
+            (f"DELETE FROM chunk_owners WHERE id IN (SELECT id FROM chunks WHERE {where})", params),
             (f"DELETE FROM chunks WHERE {where}", params),
         ]
 
@@ -163,6 +173,8 @@ class EmbeddedIndex:
                     row_id = int(cur.lastrowid or 0)
                     new_ids.append(row_id)
                     conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (row_id, chunk.text))
+                    conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) VALUES (?, ?, ?)",
+                                 (row_id, store_id, file_id))
                 conn.execute(
                     "INSERT OR REPLACE INTO file_attributes(store_id, file_id, attributes) VALUES (?, ?, ?)",
                     (store_id, file_id, json.dumps(attributes) if attributes is not None else None),
@@ -312,7 +324,7 @@ class EmbeddedIndex:
             return []
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         sql = (
-            "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid "
+            "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunk_owners c ON c.id = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.store_id = ?"
         )
         params: list[Any] = [match, store_id]

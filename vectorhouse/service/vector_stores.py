@@ -166,6 +166,13 @@ class VectorStoreService:
             update(vector_stores).where(vector_stores.c.id == store_id).values(last_active_at=self.clock.now())
         )
 
+    def mark_active(self, row: Any) -> None:
+        """`touch` in its own transaction, skipped when the row read already says active this second:
+        back-to-back searches then take no write lock at all."""
+        if row.last_active_at != self.clock.now():
+            with self.catalog.transaction() as conn:
+                self.touch(conn, row.id)
+
     def update(self, store_id: str, request: VectorStoreUpdate) -> VectorStoreObject:
         sent = request.model_fields_set
         values: dict[str, Any] = {}
