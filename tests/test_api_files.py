@@ -109,3 +109,12 @@ def test_upload_too_large_is_413_and_connection_survives(tmp_path) -> None:  # t
         assert client.files.list().data[0].filename == "ok.txt"
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("query", ["purpose=%00", "after=file-%00", "purpose=assistants&order=desc&after=x%00y"])
+def test_nul_in_a_query_parameter_is_a_400_naming_it(http: httpx.Client, query: str) -> None:
+    # PostgreSQL text cannot hold NUL: it must never reach a query as a 500.
+    response = http.get(f"/files?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] in ("purpose", "after")
+    assert http.get("/vector_stores?after=vs_%00").status_code == 400

@@ -255,3 +255,15 @@ async def test_async_attach_and_poll(aclient: AsyncOpenAI) -> None:
     assert done.status == "completed"
     page = await aclient.vector_stores.search(vs.id, query="pelican")
     assert page.data and page.data[0].file_id == f.id
+
+
+def test_attaching_a_failed_file_again_retries_it(client: OpenAI) -> None:
+    vs = client.vector_stores.create(name="retry")
+    file_id = upload(client, "empty.txt", "")
+    failed = client.vector_stores.files.create_and_poll(file_id=file_id, vector_store_id=vs.id, poll_interval_ms=50)
+    assert failed.status == "failed" and failed.last_error is not None
+    retried = client.vector_stores.files.create(file_id=file_id, vector_store_id=vs.id, attributes={"try": 2})
+    assert retried.status == "in_progress" and retried.last_error is None and retried.attributes == {"try": 2}
+    again = client.vector_stores.files.poll(file_id, vector_store_id=vs.id, poll_interval_ms=50)
+    assert again.status == "failed" and again.last_error is not None  # an empty file stays unusable
+    assert client.vector_stores.retrieve(vs.id).file_counts.failed == 1

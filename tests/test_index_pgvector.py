@@ -16,10 +16,11 @@ pytest.importorskip("pgvector")
 
 import psycopg  # noqa: E402
 
+from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters  # noqa: E402
 from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
 from vectorhouse.index.pgvector import FILES_TABLE, TABLE, PgvectorIndex, ensure_schema  # noqa: E402
-from vectorhouse.search.filters import Comparison, Compound, Filter, matches  # noqa: E402
+from vectorhouse.search.filters import Comparison, Compound, matches  # noqa: E402
 from vectorhouse.search.fusion import bm25_to_unit  # noqa: E402
 
 DIM = 16
@@ -374,101 +375,6 @@ def test_hostile_keyword_queries_never_raise(index: PgvectorIndex, store: str, p
     assert row_count(postgres_url, store) == 3
 
 
-# ---------------------------------------------------------------------- filter parity with matches()
-
-PARITY_ATTRIBUTES: dict[str, dict[str, Any] | None] = {
-    "none": None,
-    "empty": {},
-    "null": {"k": None},
-    "red": {"k": "red", "n": 5, "flag": True},
-    "str1": {"k": "1"},
-    "emptystr": {"k": ""},
-    "int1": {"k": 1, "n": -2},
-    "float1": {"k": 1.0},
-    "float15": {"k": 1.5, "flag": False},
-    "zero": {"k": 0},
-    "neg": {"k": -3},
-    "true": {"k": True},
-    "false": {"k": False},
-    "big": {"k": 2**53 + 1},
-    "pt3": {"k": 0.3},
-    "sum": {"k": 0.1 + 0.2},
-    "tiny": {"k": 1e-300},
-    "huge": {"k": 1e300},
-    "unicode": {"k": "Grüße 🚀"},
-    "quote": {"k": 'it\'s "q"'},
-    "array": {"k": ["red"]},
-    "object": {"k": {"a": 1}},
-    "other": {"j": "red", "n": 5},
-    "odd_keys": {"we'ird key": "x", "a.b": 1, "": "empty key"},
-}
-
-_SCALARS: list[Any] = [
-    "red", "1", "", "Grüße 🚀", "it's \"q\"", 1, 1.0, 1.5, 0, -3, True, False, 2**53 + 1, float(2**53),
-    0.3, 0.1 + 0.2, 1e-300, 1e300, float("nan"), float("inf"), "v\x00",
-]  # fmt: skip
-_NUMBERS: list[Any] = [
-    0, 1, 1.0, 1.5, -3, 0.3, 0.1 + 0.2, 2**53, 2**53 + 1, 1e300, -1e300,
-    float("inf"), float("-inf"), float("nan"), True, "1",
-]  # fmt: skip
-_LISTS: list[tuple[Any, ...]] = [
-    ("red", "1"),
-    (1,),
-    (1.5, "red"),
-    (0.3,),
-    ("x",),
-    (True,),
-    (float("nan"),),
-    (0, False),
-    ("red", 1, 0.3),
-    (),
-]
-
-
-def _parity_filters() -> list[Filter]:
-    out: list[Filter] = []
-    for v in _SCALARS:
-        out += [Comparison("k", "eq", v), Comparison("k", "ne", v)]
-    for v in _NUMBERS:
-        out += [Comparison("k", op, v) for op in ("gt", "gte", "lt", "lte")]
-    for items in _LISTS:
-        out += [Comparison("k", "in", items), Comparison("k", "nin", items)]
-    out += [
-        Comparison("n", "gte", 5),
-        Comparison("n", "ne", 5),
-        Comparison("flag", "eq", True),
-        Comparison("flag", "ne", True),
-        Comparison("flag", "eq", 1),
-        Comparison("missing", "ne", "x"),
-        Comparison("missing", "nin", ("x",)),
-        Comparison("we'ird key", "eq", "x"),
-        Comparison("a.b", "eq", 1),
-        Comparison("", "eq", "empty key"),
-        Comparison("k\x00", "ne", "x"),
-        Compound("and", ()),
-        Compound("or", ()),
-        Compound("and", (Comparison("k", "eq", "red"), Comparison("n", "gt", 4))),
-        Compound("or", (Comparison("k", "eq", "red"), Comparison("k", "lt", 0), Comparison("flag", "eq", False))),
-        Compound(
-            "and",
-            (
-                Compound("or", (Comparison("k", "ne", "red"), Comparison("n", "lt", 0))),
-                Compound("or", (Comparison("k", "nin", ("1",)), Comparison("missing", "eq", 1))),
-            ),
-        ),
-        Compound("or", (Compound("and", ()), Comparison("k", "eq", "zzz"))),
-    ]
-    nested: Filter = Comparison("k", "gte", 0)
-    for i in range(30):  # deep nesting compiles too
-        nested = Compound("and" if i % 2 else "or", (nested, Comparison("k", "eq", "nope")))
-    out.append(nested)
-    return out
-
-
-def _describe(f: Filter) -> str:
-    return repr(f) if not isinstance(f, Compound) or len(repr(f)) < 200 else repr(f)[:200] + "..."
-
-
 def test_filter_parity_with_matches(any_index: PgvectorIndex, store: str) -> None:
     index = any_index
     names = list(PARITY_ATTRIBUTES)
@@ -476,7 +382,7 @@ def test_filter_parity_with_matches(any_index: PgvectorIndex, store: str) -> Non
     for name in names:
         index.upsert(store, name, chunks_of(["common parity text"], rand_unit(rng, 1)), PARITY_ATTRIBUTES[name])
     q = rand_unit(rng)
-    filters = _parity_filters()
+    filters = parity_filters()
     assert len(filters) > 140
     mismatches = []
     for f in filters:
@@ -484,7 +390,7 @@ def test_filter_parity_with_matches(any_index: PgvectorIndex, store: str) -> Non
         by_vector = {h.file_id for h in index.search_vector(store, q, len(names), f)}
         by_text = {h.file_id for h in index.search_text(store, "parity", len(names), f)}
         if by_vector != expected or by_text != expected:
-            mismatches.append((_describe(f), sorted(expected), sorted(by_vector), sorted(by_text)))
+            mismatches.append((describe(f), sorted(expected), sorted(by_vector), sorted(by_text)))
     assert not mismatches, "\n".join(map(str, mismatches))
     # The table is not vacuous: most filters select something and leave something out.
     assert sum(1 for f in filters if 0 < sum(matches(f, a) for a in PARITY_ATTRIBUTES.values()) < len(names)) > 100

@@ -15,7 +15,8 @@ def _serve(args: argparse.Namespace) -> int:
     from vectorhouse.api import create_app
 
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers,
-                                 database_url=args.database_url, index=args.index)
+                                 database_url=args.database_url, index=args.index,
+                                 elasticsearch_url=args.elasticsearch_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     return 0
@@ -32,9 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url",
                        help="postgresql://… keeps the catalog and job queue in PostgreSQL, shared by several "
                             "processes (env VECTORHOUSE_DATABASE_URL)")
-    serve.add_argument("--index", choices=("embedded", "pgvector"),
+    serve.add_argument("--index", choices=("embedded", "pgvector", "elasticsearch"),
                        help="default index backend for new stores (default: pgvector with --database-url, "
                             "else embedded; env VECTORHOUSE_INDEX)")
+    serve.add_argument("--elasticsearch-url",
+                       help="http://host:port of an Elasticsearch 8.x cluster for the elasticsearch backend "
+                            "(env VECTORHOUSE_ELASTICSEARCH_URL)")
     serve.set_defaults(handler=_serve)
     try:
         from vectorhouse.bench import add_bench_commands

@@ -30,9 +30,13 @@ class Settings:
     # A postgresql:// URL puts the catalog and job queue in PostgreSQL (several processes may share it);
     # empty keeps them in SQLite under data_dir.
     database_url: str = ""
-    # Default index backend for new stores: embedded, pgvector; empty = pgvector with a PostgreSQL
-    # catalog, else embedded. A store may pick another with the `backend` field at creation.
+    # Default index backend for new stores: embedded, pgvector, elasticsearch; empty = pgvector with a
+    # PostgreSQL catalog, else embedded. A store may pick another with the `backend` field at creation.
     index: str = ""
+    # http(s)://host:port of an Elasticsearch 8.x cluster; makes the elasticsearch backend available.
+    elasticsearch_url: str = ""
+    # Names of vectorhouse's indices there (one per store) start with this.
+    elasticsearch_index_prefix: str = "vectorhouse-"
     # Uploads above this many bytes answer 413 (OpenAI's own limit is 512 MB).
     max_upload_bytes: int = 512 * 1024 * 1024
     # Files in one file batch (OpenAI now allows 2000).

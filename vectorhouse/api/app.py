@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from vectorhouse import __version__
 from vectorhouse.api import file_batches, files, vector_store_files, vector_stores
+from vectorhouse.api.deps import query_without_nul
 from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
 from vectorhouse.clock import Clock
 from vectorhouse.compat.vector_stores_api import build_router as build_vector_stores_api
@@ -34,8 +35,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = FastAPI(title="vectorhouse", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
     for module in (files, vector_stores, vector_store_files, file_batches):
-        app.include_router(module.router, prefix="/v1")
-    app.include_router(build_vector_stores_api())
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(query_without_nul)])
+    app.include_router(build_vector_stores_api(), dependencies=[Depends(query_without_nul)])
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["health"])

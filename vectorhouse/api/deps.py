@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request, Response
 
+from vectorhouse.errors import InvalidRequest
 from vectorhouse.service import Vectorhouse
 from vectorhouse.service.pagination import PageRequest
 
@@ -27,6 +28,13 @@ def cursor_page(
 
 
 Cursor = Annotated[PageRequest, Depends(cursor_page)]
+
+
+def query_without_nul(request: Request) -> None:
+    """Query values end up compared with text columns, and PostgreSQL text cannot hold NUL: a 400 names it."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise InvalidRequest(f"query parameter '{name}' must not contain NUL characters", param=name)
 
 
 def poll_hint(response: Response, vh: Vectorhouse, status: str) -> None:

@@ -75,6 +75,7 @@ def run_index_bench(backend: str, settings: Settings, n: int, queries: int) -> l
 
 def index_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="vectorhouse-bench-") as tmp:
-        settings = Settings.from_env(data_dir=Path(args.data_dir or tmp), database_url=args.database_url)
+        settings = Settings.from_env(data_dir=Path(args.data_dir or tmp), database_url=args.database_url,
+                                     elasticsearch_url=args.elasticsearch_url)
         print("\n".join(run_index_bench(args.backend, settings, args.chunks, args.queries)))
     return 0

@@ -106,12 +106,14 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
                         help="BEIR folder (corpus.jsonl[.gz], queries, qrels); not needed with --backend")
     parser.add_argument("--url", help="use this running server (http://host:port) instead of starting one")
     parser.add_argument("--data-dir", help="data dir for the started server, kept afterwards (default: temporary)")
-    parser.add_argument("--backend", choices=("embedded", "pgvector"),
+    parser.add_argument("--backend", choices=("embedded", "pgvector", "elasticsearch"),
                         help="instead: benchmark this index backend directly on --chunks synthetic chunks "
                              "(p50/p99 and recall@10 against exact search, with and without filters)")
     parser.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for --backend (100000)")
     parser.add_argument("--queries", type=int, default=300, help="queries for --backend (300)")
     parser.add_argument("--database-url", help="PostgreSQL for --backend pgvector (else VECTORHOUSE_DATABASE_URL)")
+    parser.add_argument("--elasticsearch-url",
+                        help="Elasticsearch for --backend elasticsearch (else VECTORHOUSE_ELASTICSEARCH_URL)")
     parser.add_argument("--mode", choices=("hybrid", "semantic", "full_text"), default="hybrid",
                         help="search_mode sent with each query (default hybrid)")
     parser.add_argument("--k", type=int, default=10, help="max_num_results per query, 1..50 (default 10)")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from vectorhouse.config import Settings
 from vectorhouse.index.base import Index
 
-BACKENDS = ("embedded", "pgvector")
+BACKENDS = ("embedded", "pgvector", "elasticsearch")
 
 
 def _embedded(settings: Settings, dimension: int) -> Index:
@@ -23,12 +23,23 @@ def _pgvector(settings: Settings, dimension: int) -> Index:
     return PgvectorIndex(settings.database_url, dimension)
 
 
-_FACTORIES: dict[str, Callable[[Settings, int], Index]] = {"embedded": _embedded, "pgvector": _pgvector}
+def _elasticsearch(settings: Settings, dimension: int) -> Index:
+    from vectorhouse.index.elasticsearch import ElasticsearchIndex
+
+    return ElasticsearchIndex(settings.elasticsearch_url, dimension, prefix=settings.elasticsearch_index_prefix)
+
+
+_FACTORIES: dict[str, Callable[[Settings, int], Index]] = {
+    "embedded": _embedded,
+    "pgvector": _pgvector,
+    "elasticsearch": _elasticsearch,
+}
 
 
 def available_backends(settings: Settings) -> tuple[str, ...]:
-    """Backends this process can serve: pgvector needs a PostgreSQL database_url."""
-    return tuple(name for name in BACKENDS if name != "pgvector" or settings.database_url)
+    """Backends this process can serve: pgvector needs a PostgreSQL database_url, elasticsearch its URL."""
+    needs = {"pgvector": settings.database_url, "elasticsearch": settings.elasticsearch_url}
+    return tuple(name for name in BACKENDS if needs.get(name, "embedded"))
 
 
 def create_index(name: str, settings: Settings, dimension: int) -> Index:

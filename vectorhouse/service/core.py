@@ -110,7 +110,9 @@ class Vectorhouse:
         return self.stores.backend_of(store_id) or self.settings.default_index
 
     def start(self) -> None:
-        self.index.backend(self.settings.default_index)  # connect now: a bad URL fails the start, not a file
+        for name in self.backends:
+            # Connect now: a bad URL or a foreign Elasticsearch mapping fails the start, not a file.
+            self.index.backend(name)
         if not self.catalog.shared:
             # This process owns the SQLite catalog, so every unfinished claim was a dead process's.
             # (With PostgreSQL, other live processes hold claims; expired leases free a dead one's.)

@@ -29,6 +29,8 @@ from vectorhouse.service.pagination import PageRequest, paginate
 from vectorhouse.service.vector_stores import VectorStoreService
 
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
+# A store file in one of these may be attached again: that retries it.
+RETRYABLE_STATUSES = ("failed", "cancelled")
 
 
 
@@ -106,31 +108,31 @@ class StoreFileService:
             check_file_id(file_id, where)
             if conn.execute(select(files.c.id).where(files.c.id == file_id)).first() is None:
                 raise NotFound(f"No file found with id '{file_id}'.", param=where, code="file_not_found")
-            existing = conn.execute(
-                select(vector_store_files.c.seq).where(
-                    and_(vector_store_files.c.store_id == store_id, vector_store_files.c.file_id == file_id)
-                )
-            ).first()
-            if existing is not None:
+            this_file = and_(vector_store_files.c.store_id == store_id, vector_store_files.c.file_id == file_id)
+            existing = conn.execute(select(vector_store_files.c.status).where(this_file)).first()
+            if existing is not None and existing.status not in RETRYABLE_STATUSES:
                 raise Conflict(
                     f"File '{file_id}' is already attached to vector store '{store_id}'.",
                     param=where,
                     code="file_already_attached",
                 )
-            conn.execute(
-                insert(vector_store_files).values(
-                    store_id=store_id,
-                    file_id=file_id,
-                    created_at=self.clock.now(),
-                    status="in_progress",
-                    attributes=attributes,
-                    max_chunk_size_tokens=chunking.max_chunk_size_tokens,
-                    chunk_overlap_tokens=chunking.chunk_overlap_tokens,
-                    usage_bytes=0,
-                    chunk_count=0,
-                    batch_id=batch_id,
-                )
-            )
+            values = {
+                "status": "in_progress",
+                "last_error": None,
+                "attributes": attributes,
+                "max_chunk_size_tokens": chunking.max_chunk_size_tokens,
+                "chunk_overlap_tokens": chunking.chunk_overlap_tokens,
+                "usage_bytes": 0,
+                "chunk_count": 0,
+                "batch_id": batch_id,
+            }
+            if existing is None:
+                conn.execute(insert(vector_store_files).values(store_id=store_id, file_id=file_id,
+                                                               created_at=self.clock.now(), **values))
+            else:
+                # Attaching a failed or cancelled file again retries it (e.g. after the index backend
+                # was unreachable), with the new attributes and chunking.
+                conn.execute(update(vector_store_files).where(this_file).values(**values))
             self.queue.enqueue(conn, store_id, file_id)
         self.stores.touch(conn, store_id)
 

@@ -1,0 +1,54 @@
+"""An Elasticsearch for tests: $VECTORHOUSE_TEST_ELASTICSEARCH_URL, else a node started by scripts/elasticsearch.sh.
+
+Use as a session fixture (``tests/conftest.py`` adopts it). A configured URL that does not answer
+fails the run: the elasticsearch backend is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ENV_VAR = "VECTORHOUSE_TEST_ELASTICSEARCH_URL"
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "elasticsearch.sh"
+
+
+def _healthy(url: str) -> None:
+    response = httpx.get(f"{url}/_cluster/health", params={"wait_for_status": "yellow", "timeout": "30s"},
+                         timeout=40)
+    response.raise_for_status()
+
+
+def elasticsearch_url() -> Iterator[str]:
+    url = os.environ.get(ENV_VAR, "").rstrip("/")
+    if url:
+        try:
+            _healthy(url)
+        except httpx.HTTPError as exc:
+            raise RuntimeError(f"{ENV_VAR}={url} is configured but does not answer: {exc}") from exc
+        yield url
+        return
+    started = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, timeout=600)
+    if started.returncode != 0:
+        raise RuntimeError(f"scripts/elasticsearch.sh start failed:\n{started.stderr[-4000:]}")
+    url = started.stdout.strip().splitlines()[-1]
+    try:
+        yield url
+    finally:
+        subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120)
+
+
+@contextmanager
+def scratch_prefix(url: str) -> Iterator[str]:
+    """A fresh index-name prefix; its indices are deleted afterwards (a shared cluster stays clean)."""
+    prefix = f"vh-test-{uuid.uuid4().hex[:10]}-"
+    try:
+        yield prefix
+    finally:
+        httpx.delete(f"{url}/{prefix}*", params={"expand_wildcards": "all"}, timeout=60)
