@@ -51,4 +51,8 @@ def scratch_prefix(url: str) -> Iterator[str]:
     try:
         yield prefix
     finally:
-        httpx.delete(f"{url}/{prefix}*", params={"expand_wildcards": "all"}, timeout=60)
+        # By name: Elasticsearch 8 refuses wildcard deletes (action.destructive_requires_name).
+        listed = httpx.get(f"{url}/_cat/indices/{prefix}*", params={"h": "index", "format": "json"}, timeout=60)
+        names = [row["index"] for row in listed.json()] if listed.status_code == 200 else []
+        for start in range(0, len(names), 50):
+            httpx.delete(f"{url}/{','.join(names[start : start + 50])}", timeout=60).raise_for_status()

@@ -40,6 +40,7 @@ from vectorhouse.search.filters import (
     Comparison,
     Compound,
     Filter,
+    is_number,
     matches,
 )
 from vectorhouse.search.text import keyword_terms
@@ -126,9 +127,6 @@ def _mapping_problem(found: Mapping[str, Any], dimension: int) -> str | None:
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 def _as_long(value: float) -> int | None:
     """The exact integer a number equals when it fits a long, else None (1.0 -> 1, 1.5 -> None)."""
@@ -155,7 +153,7 @@ def attribute_rows(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]
             row["b"] = value
         elif isinstance(value, str):
             row["s"] = value
-        elif _is_number(value) and math.isfinite(value):
+        elif is_number(value) and math.isfinite(value):
             row["n"] = float(value)
             if (exact := _as_long(value)) is not None:
                 row["i"] = exact
@@ -173,7 +171,7 @@ def _equal_to(value: Any) -> dict[str, Any] | None:
         return {"term": {"attrs.b": value}}
     if isinstance(value, str):
         return {"term": {"attrs.s": value}}
-    if not _is_number(value) or not math.isfinite(value):
+    if not is_number(value) or not math.isfinite(value):
         return None  # NaN and infinities equal no stored value
     exact = _as_long(value)
     if exact is not None:
@@ -220,7 +218,7 @@ def _compile_comparison(f: Comparison) -> dict[str, Any]:
         return {"bool": {"filter": [_nested(f.key)], "must_not": [equal]}}
     if f.op in ORDERING_OPS:
         value = f.value
-        if not _is_number(value) or math.isnan(value):  # type: ignore[arg-type]
+        if not is_number(value) or math.isnan(value):  # type: ignore[arg-type]
             return _MATCH_NONE
         clause = _ordered(f.op, value)  # type: ignore[arg-type]
         return _nested(f.key, clause) if clause is not None else _MATCH_NONE

@@ -52,6 +52,7 @@ from vectorhouse.search.filters import (
     Comparison,
     Compound,
     Filter,
+    is_number,
 )
 from vectorhouse.search.text import keyword_terms
 
@@ -169,9 +170,6 @@ def _storable(value: object) -> bool:
     return isinstance(value, (bool, int))
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 _ATTR = "(attributes -> %s)"
 _PRESENT = f"jsonb_typeof({_ATTR}) <> 'null'"  # NULL (hence no match) when the key is absent
@@ -200,7 +198,7 @@ def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
         return f"COALESCE({test}, FALSE)", params
     if f.op in ORDERING_OPS:
         value = f.value
-        if not _is_number(value) or (isinstance(value, float) and math.isnan(value)):
+        if not is_number(value) or (isinstance(value, float) and math.isnan(value)):
             return "FALSE", []
         if isinstance(value, float) and math.isinf(value):
             below = value > 0  # every finite number is below +inf and above -inf

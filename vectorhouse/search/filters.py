@@ -76,13 +76,14 @@ def _fail(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param, code=ERROR_CODE)
 
 
+def is_number(v: object) -> bool:
+    """An int or float, not a bool (bool is an int subclass; JSON true is not a number); NaN/inf included."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _is_number(v: object) -> bool:
-    # bool is an int subclass; JSON true is not a number. NaN/inf only arrive via lenient decoders.
-    if isinstance(v, bool):
-        return False
-    if isinstance(v, int):
-        return True
-    return isinstance(v, float) and math.isfinite(v)
+    # NaN/inf only arrive via lenient decoders; a filter value must be finite.
+    return is_number(v) and (not isinstance(v, float) or math.isfinite(v))
 
 
 def _type_name(v: object) -> str:
