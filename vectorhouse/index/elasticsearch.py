@@ -301,8 +301,8 @@ class ElasticsearchIndex:
                     mappings=mapping(self.dimension),
                     settings=INDEX_SETTINGS,
                 )
-            except Exception as exc:  # another process created it first: check what it made
-                if "resource_already_exists_exception" not in str(exc):
+            except ApiError as exc:  # another process created it first: check what it made
+                if exc.error != "resource_already_exists_exception":
                     raise
         problem = _mapping_problem(self.client.indices.get_mapping(index=name).body[name]["mappings"], self.dimension)
         if problem:
@@ -316,7 +316,7 @@ class ElasticsearchIndex:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         if v.shape[0] != self.dimension:
             raise ValueError(f"expected a vector of dimension {self.dimension}, got {v.shape[0]}")
-        return [float(x) for x in v]
+        return v.tolist()  # type: ignore[no-any-return]
 
     # -- writes ------------------------------------------------------------------------------
 
