@@ -16,8 +16,8 @@ import httpx
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from tests.es import elasticsearch_env, scratch_prefix
 from tests.es import elasticsearch_url as _elasticsearch_url
-from tests.es import scratch_prefix
 from tests.pg import postgres_url as _postgres_url
 from tests.pg import scratch_database
 
@@ -116,8 +116,7 @@ def server(backend: str, tmp_path_factory: pytest.TempPathFactory,
     if backend == "elasticsearch":
         es_url = request.getfixturevalue("elasticsearch_url")
         with scratch_prefix(es_url) as prefix:
-            srv = start_server(data_dir, {"VECTORHOUSE_INDEX": "elasticsearch", "VECTORHOUSE_ELASTICSEARCH_URL": es_url,
-                                          "VECTORHOUSE_ELASTICSEARCH_INDEX_PREFIX": prefix})
+            srv = start_server(data_dir, elasticsearch_env(es_url, prefix))
             yield srv
             srv.stop()
         return

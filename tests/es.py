@@ -44,6 +44,12 @@ def elasticsearch_url() -> Iterator[str]:
         subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120)
 
 
+def elasticsearch_env(url: str, prefix: str) -> dict[str, str]:
+    """`vectorhouse serve` settings for new stores on that cluster, under that index prefix."""
+    return {"VECTORHOUSE_INDEX": "elasticsearch", "VECTORHOUSE_ELASTICSEARCH_URL": url,
+            "VECTORHOUSE_ELASTICSEARCH_INDEX_PREFIX": prefix}
+
+
 @contextmanager
 def scratch_prefix(url: str) -> Iterator[str]:
     """A fresh index-name prefix; its indices are deleted afterwards (a shared cluster stays clean)."""

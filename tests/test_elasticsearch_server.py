@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, start_server, upload
-from tests.es import scratch_prefix
+from tests.es import elasticsearch_env, scratch_prefix
 from vectorhouse.index.elasticsearch import index_name
 
 
@@ -83,18 +83,13 @@ def prefix(elasticsearch_url: str) -> Iterator[str]:
         yield name
 
 
-def _env(url: str, prefix: str) -> dict[str, str]:
-    return {"VECTORHOUSE_INDEX": "elasticsearch", "VECTORHOUSE_ELASTICSEARCH_URL": url,
-            "VECTORHOUSE_ELASTICSEARCH_INDEX_PREFIX": prefix}
-
-
 def test_foreign_mapping_fails_the_start(elasticsearch_url: str, prefix: str, tmp_path: Path) -> None:
     name = index_name("vs_somebody_else", prefix)
     created = httpx.put(f"{elasticsearch_url}/{name}",
                         json={"mappings": {"properties": {"vector": {"type": "dense_vector", "dims": 3}}}}, timeout=60)
     assert created.status_code == 200, created.text
     with pytest.raises(RuntimeError, match=f"{name} exists with another mapping"):
-        start_server(tmp_path / "data", _env(elasticsearch_url, prefix), timeout=60)
+        start_server(tmp_path / "data", elasticsearch_env(elasticsearch_url, prefix), timeout=60)
 
 
 def test_node_gone_mid_ingest_fails_the_file_then_a_retry_completes(
@@ -102,7 +97,7 @@ def test_node_gone_mid_ingest_fails_the_file_then_a_retry_completes(
 ) -> None:
     proxy = TcpProxy(elasticsearch_url)
     proxy.up()
-    server = start_server(tmp_path / "data", _env(proxy.url, prefix))
+    server = start_server(tmp_path / "data", elasticsearch_env(proxy.url, prefix))
     try:
         client = server.client()
         vs = client.vector_stores.create(name="flaky")
