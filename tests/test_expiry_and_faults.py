@@ -127,7 +127,8 @@ def test_genuine_index_fault_is_500_search_failed(clocked: InProcessServer) -> N
     client.vector_stores.files.create_and_poll(file_id=upload(client, "f.txt", "Lynx live in forests."),
                                                vector_store_id=vs.id, poll_interval_ms=50)
     with sqlite3.connect(clocked.data_dir / "index.db") as db:
-        db.execute("ALTER TABLE chunks_fts RENAME TO chunks_fts_broken")
+        # Every search path reads the chunk rows (the keyword postings in memory would outlive a broken FTS table).
+        db.execute("ALTER TABLE chunks RENAME TO chunks_broken")
     try:
         response = clocked.http.post(f"/v1/vector_stores/{vs.id}/search", json={"query": "lynx"},
                                      headers={"x-request-id": "req_fault_test"})
@@ -139,7 +140,7 @@ def test_genuine_index_fault_is_500_search_failed(clocked: InProcessServer) -> N
         assert enhanced.json()["hint"]
     finally:
         with sqlite3.connect(clocked.data_dir / "index.db") as db:
-            db.execute("ALTER TABLE chunks_fts_broken RENAME TO chunks_fts")
+            db.execute("ALTER TABLE chunks_broken RENAME TO chunks")
     assert client.vector_stores.search(vs.id, query="lynx").data
 
 

@@ -23,12 +23,10 @@ class Embedder(Protocol):
     #: The model's own input window in its own tokens (256 for MiniLM); None when unknown.
     max_tokens: int | None
 
-    def embed(self, texts: Sequence[str], *, parallel: bool = True) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dimension), each row of unit L2 norm.
 
-        An empty sequence gives shape (0, dimension). `parallel=False` says the caller runs other
-        work beside this call (search embeds the query while the keyword search runs): a local
-        model should then keep to one core rather than split each batch over all of them.
+        An empty sequence gives shape (0, dimension).
         """
         ...
 

@@ -56,7 +56,7 @@ class OpenAIEmbedder:
         """The endpoint sees each whole text (its own window is the server's business)."""
         return self.embed(texts)
 
-    def embed(self, texts: Sequence[str], *, parallel: bool = True) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         parts = [self._request(list(texts[i : i + self.batch_size])) for i in range(0, len(texts), self.batch_size)]

@@ -1,8 +1,9 @@
-"""Embedded index: chunks and FTS5 (BM25) in a SQLite file, vectors scanned exactly or by HNSW in memory."""
+"""Embedded index: chunks and FTS5 (BM25) in a SQLite file; vectors (exact or HNSW) and BM25 postings in memory."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -15,8 +16,11 @@ import hnswlib
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.keywords import TOKENIZE, KeywordPostings
 from vectorhouse.search.filters import Filter, matches
 from vectorhouse.search.text import keyword_terms
+
+log = logging.getLogger("vectorhouse.index")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -30,7 +34,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_store_file ON chunks(store_id, file_id, position);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    text, content='chunks', content_rowid='id', tokenize='{tokenize}'
 );
 -- Each chunk's store and file again, in narrow rows: the keyword search joins every match to its
 -- owner, and reading them from the wide chunks rows (text and vector) took twice as long as the
@@ -101,10 +105,16 @@ class _Ann:
 class EmbeddedIndex:
     """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
 
-    def __init__(self, path: Path, dimension: int, exact_search_max_chunks: int = 20000) -> None:
+    def __init__(self, path: Path, dimension: int, exact_search_max_chunks: int = 20000,
+                 keyword_postings_max_chunks: int = 100000) -> None:
         self.path = path
         self.dimension = dimension
         self.exact_search_max_chunks = exact_search_max_chunks
+        self.keyword_postings_max_chunks = keyword_postings_max_chunks
+        self._keywords = KeywordPostings()
+        # "cold" until the first keyword search, then "loading" (SQLite answers meanwhile), "ready",
+        # or "too_big" (SQLite answers until a delete makes room).
+        self._keywords_state = "cold"
         self._local = threading.local()
         self._lock = threading.RLock()
         self._vectors: dict[str, _StoreVectors] = {}
@@ -113,7 +123,7 @@ class EmbeddedIndex:
         had_chunk_owners = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_owners'"
         ).fetchone()
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA.format(tokenize=TOKENIZE))
         if not had_chunk_owners:  # an index written before chunk_owners existed: fill it once
             conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) SELECT id, store_id, file_id FROM chunks")
 
@@ -183,6 +193,9 @@ class EmbeddedIndex:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self._keywords.remove(store_id, file_id)
+            self._keywords.add(store_id, file_id, [(row_id, c.text) for row_id, c in zip(new_ids, chunks, strict=True)])
+            self._check_keywords_size()
             if store_id in self._vectors:
                 self._drop_file_from_cache(store_id, file_id)
                 if chunks:
@@ -219,6 +232,12 @@ class EmbeddedIndex:
                 ]
             )
             self._drop_file_from_cache(store_id, file_id)
+            self._keywords_removed(store_id, file_id)
+
+    def _keywords_removed(self, store_id: str, file_id: str | None) -> None:
+        self._keywords.remove(store_id, file_id)
+        if self._keywords_state == "too_big":
+            self._keywords_state = "cold"  # the next keyword search counts again
 
     def delete_store(self, store_id: str) -> None:
         with self._lock:
@@ -230,6 +249,7 @@ class EmbeddedIndex:
             )
             self._vectors.pop(store_id, None)
             self._ann.pop(store_id, None)
+            self._keywords_removed(store_id, None)
 
     def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
         self._write(
@@ -318,26 +338,61 @@ class EmbeddedIndex:
             if i in rows
         ]
 
+    def _load_keywords(self) -> None:
+        try:
+            with self._lock:
+                if self._conn().execute("SELECT count(*) FROM chunk_owners").fetchone()[0] > \
+                        self.keyword_postings_max_chunks:
+                    self._keywords_state = "too_big"
+                    return
+                self._keywords.start_loading()
+            snapshot = self._keywords.load(self._conn())  # searches and writes go on meanwhile
+            with self._lock:
+                self._keywords.finish_loading(snapshot)
+                self._keywords_state = "ready"
+                self._check_keywords_size()
+        except Exception:
+            log.exception("loading the keyword postings failed; SQLite scores keyword searches")
+            with self._lock:
+                self._keywords.clear()
+                self._keywords_state = "too_big"
+
+    def _check_keywords_size(self) -> None:
+        if self._keywords_state == "ready" and self._keywords.rows > self.keyword_postings_max_chunks:
+            self._keywords.clear()
+            self._keywords_state = "too_big"
+
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
         terms = keyword_terms(query)
         if not terms:
             return []
+        if self._keywords_state == "cold":
+            with self._lock:
+                if self._keywords_state == "cold":
+                    self._keywords_state = "loading"
+                    threading.Thread(target=self._load_keywords, name="vectorhouse-keywords", daemon=True).start()
+        allowed = self._allowed_files(store_id, filter)
+        if allowed is not None and not allowed:
+            return []
+        found = self._keywords.search(store_id, terms, k, allowed)
+        if found is None:
+            found = self._search_text_sql(store_id, terms, k, allowed)
+        return self._hits(found)
+
+    def _search_text_sql(self, store_id: str, terms: list[str], k: int,
+                         allowed: set[str] | None) -> list[tuple[int, float]]:
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         sql = (
             "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunk_owners c ON c.id = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.store_id = ?"
         )
         params: list[Any] = [match, store_id]
-        allowed = self._allowed_files(store_id, filter)
         if allowed is not None:
-            if not allowed:
-                return []
             sql += " AND c.file_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(allowed)))
         sql += " ORDER BY bm25(chunks_fts), c.id LIMIT ?"
         params.append(k)
-        found = [(int(r[0]), float(r[1])) for r in self._conn().execute(sql, params)]
-        return self._hits(found)
+        return [(int(r[0]), float(r[1])) for r in self._conn().execute(sql, params)]
 
     def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         rows = self._conn().execute(

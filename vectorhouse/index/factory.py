@@ -14,7 +14,8 @@ def _embedded(settings: Settings, dimension: int) -> Index:
     from vectorhouse.index.embedded import EmbeddedIndex
 
     return EmbeddedIndex(settings.data_dir / "index.db", dimension,
-                         exact_search_max_chunks=settings.exact_search_max_chunks)
+                         exact_search_max_chunks=settings.exact_search_max_chunks,
+                         keyword_postings_max_chunks=settings.keyword_postings_max_chunks)
 
 
 def _pgvector(settings: Settings, dimension: int) -> Index:

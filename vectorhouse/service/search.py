@@ -65,30 +65,35 @@ class SearchService:
             if embedding_weight + text_weight <= 0:
                 raise InvalidRequest("embedding_weight and text_weight cannot both be 0",
                                      param="ranking_options.hybrid_search", code="invalid_search_query")
+        # One catalog snapshot for the store check and the result files (each read costs ~0.3 ms).
         with self.catalog.read() as conn:
             store = self.stores.usable_row(conn, store_id)
-        try:
-            page = self._search(store_id, request, queries, filter, threshold, embedding_weight, text_weight)
-        except (InvalidRequest, BackendFailure):
-            raise
-        except Exception as exc:
-            log.exception("search in %s failed", store_id)
-            raise BackendFailure(f"search failed in the index backend: {type(exc).__name__}", code="search_failed",
-                                 param=None) from exc
+            try:
+                page = self._search(conn, store_id, request, queries, filter, threshold, embedding_weight,
+                                    text_weight)
+            except (InvalidRequest, BackendFailure):
+                raise
+            except Exception as exc:
+                log.exception("search in %s failed", store_id)
+                raise BackendFailure(f"search failed in the index backend: {type(exc).__name__}",
+                                     code="search_failed", param=None) from exc
         self.stores.mark_active(store)
         return page
 
-    def _search(self, store_id: str, request: SearchRequest, queries: list[str], filter: Filter | None,
-                threshold: float, embedding_weight: float, text_weight: float) -> SearchResultsPage:
+    def _search(self, conn: Connection, store_id: str, request: SearchRequest, queries: list[str],
+                filter: Filter | None, threshold: float, embedding_weight: float,
+                text_weight: float) -> SearchResultsPage:
         k = request.max_num_results
         candidates = max(MIN_CANDIDATES, 4 * k)
         mode = request.search_mode
-        # The keyword searches need no vectors: run them while the queries are embedded.
+        # The queries are embedded first, on every core; the keyword searches (which need no vector)
+        # then run beside the vector searches. Measured at SciFact size (2 cores): embedding on one
+        # core beside the keyword search, 7.0 ms; on both cores first, 4.1 ms and 7.3 ms in all.
+        vectors = self.embedder.embed(queries) if mode != "full_text" else None
         text_futures = [
             self._pool.submit(self.index.search_text, store_id, query, candidates, filter)
             for query in (queries if mode != "semantic" else [])
         ]
-        vectors = self.embedder.embed(queries, parallel=not text_futures) if mode != "full_text" else None
         texts: dict[Key, Hit] = {}
         fused_per_query = []
         for i, _query in enumerate(queries):
@@ -116,28 +121,27 @@ class SearchService:
             if (rounded := round(min(1.0, max(0.0, score)), 6)) >= threshold
         ]
         results: list[SearchResult] = []
-        with self.catalog.read() as conn:
-            # Only chunks of files attached and completed right now are answers (a detach is instant).
-            # Files are looked up a page at a time, best first: the first page nearly always fills the
-            # k results, and decoding the attributes of every candidate's file costs more than searching.
-            order = list(dict.fromkeys(key[0] for key, _ in ranked))
-            looked_up: set[str] = set()
-            by_file: dict[str, Any] = {}
-            position = 0
-            for start in range(0, len(order), 2 * k):
-                page = order[start : start + 2 * k]
-                by_file.update(self._completed_files(conn, store_id, page))
-                looked_up.update(page)
-                while position < len(ranked) and ranked[position][0][0] in looked_up and len(results) < k:
-                    key, score = ranked[position]
-                    position += 1
-                    row = by_file.get(key[0])
-                    if row is not None:
-                        results.append(SearchResult(file_id=row.file_id, filename=row.filename, score=score,
-                                                    attributes=row.attributes,
-                                                    content=[TextContent(text=texts[key].text)]))
-                if len(results) == k:
-                    break
+        # Only chunks of files attached and completed right now are answers (a detach is instant).
+        # Files are looked up a page at a time, best first: the first page nearly always fills the
+        # k results, and decoding the attributes of every candidate's file costs more than searching.
+        order = list(dict.fromkeys(key[0] for key, _ in ranked))
+        looked_up: set[str] = set()
+        by_file: dict[str, Any] = {}
+        position = 0
+        for start in range(0, len(order), 2 * k):
+            page = order[start : start + 2 * k]
+            by_file.update(self._completed_files(conn, store_id, page))
+            looked_up.update(page)
+            while position < len(ranked) and ranked[position][0][0] in looked_up and len(results) < k:
+                key, score = ranked[position]
+                position += 1
+                row = by_file.get(key[0])
+                if row is not None:
+                    results.append(SearchResult(file_id=row.file_id, filename=row.filename, score=score,
+                                                attributes=row.attributes,
+                                                content=[TextContent(text=texts[key].text)]))
+            if len(results) == k:
+                break
         return SearchResultsPage(search_query=queries, data=results)
 
     @staticmethod
