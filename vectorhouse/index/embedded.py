@@ -106,7 +106,7 @@ class EmbeddedIndex:
     """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
 
     def __init__(self, path: Path, dimension: int, exact_search_max_chunks: int = 20000,
-                 keyword_postings_max_chunks: int = 100000) -> None:
+                 keyword_postings_max_chunks: int = 50000) -> None:
         self.path = path
         self.dimension = dimension
         self.exact_search_max_chunks = exact_search_max_chunks
@@ -126,6 +126,8 @@ class EmbeddedIndex:
         conn.executescript(_SCHEMA.format(tokenize=TOKENIZE))
         if not had_chunk_owners:  # an index written before chunk_owners existed: fill it once
             conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) SELECT id, store_id, file_id FROM chunks")
+        if conn.execute("SELECT 1 FROM chunk_owners LIMIT 1").fetchone():
+            self._start_loading_keywords()  # on a restart, ready before the first searches come
 
     # -- connections -------------------------------------------------------------------------
 
@@ -338,6 +340,12 @@ class EmbeddedIndex:
             if i in rows
         ]
 
+    def _start_loading_keywords(self) -> None:
+        with self._lock:
+            if self._keywords_state == "cold":
+                self._keywords_state = "loading"
+                threading.Thread(target=self._load_keywords, name="vectorhouse-keywords", daemon=True).start()
+
     def _load_keywords(self) -> None:
         try:
             with self._lock:
@@ -367,10 +375,7 @@ class EmbeddedIndex:
         if not terms:
             return []
         if self._keywords_state == "cold":
-            with self._lock:
-                if self._keywords_state == "cold":
-                    self._keywords_state = "loading"
-                    threading.Thread(target=self._load_keywords, name="vectorhouse-keywords", daemon=True).start()
+            self._start_loading_keywords()
         allowed = self._allowed_files(store_id, filter)
         if allowed is not None and not allowed:
             return []
