@@ -65,6 +65,15 @@ def load_qrels(path: Path) -> dict[str, dict[str, int]]:
     return qrels
 
 
+def load_queries(folder: str | Path) -> dict[str, str]:
+    """Every query of a BEIR folder, judged or not: id -> text."""
+    root = Path(folder).expanduser().resolve()
+    return {
+        str(row["_id"]): str(row.get("text") or "")
+        for row in _read_jsonl(_find(root, "queries.jsonl", "queries.jsonl.gz"))
+    }
+
+
 def load_dataset(folder: str | Path) -> Dataset:
     """Read a BEIR folder; queries are restricted to those that appear in qrels/test.tsv."""
     root = Path(folder).expanduser().resolve()
@@ -75,11 +84,7 @@ def load_dataset(folder: str | Path) -> Dataset:
         for row in _read_jsonl(_find(root, "corpus.jsonl", "corpus.jsonl.gz"))
     }
     qrels = load_qrels(_find(root, "qrels/test.tsv"))
-    queries = {
-        str(row["_id"]): str(row.get("text") or "")
-        for row in _read_jsonl(_find(root, "queries.jsonl", "queries.jsonl.gz"))
-        if str(row["_id"]) in qrels
-    }
+    queries = {query_id: text for query_id, text in load_queries(root).items() if query_id in qrels}
     return Dataset(name=root.name, corpus=corpus, queries=queries, qrels=qrels)
 
 

@@ -118,6 +118,16 @@ class _Segment:
 
 
 @dataclass(frozen=True)
+class KeywordMatches:
+    """A query's matching rows (any order) with their BM25, and each query phrase's IDF and row count."""
+
+    ids: np.ndarray  # chunk row ids, int64
+    scores: np.ndarray  # float64
+    idfs: list[float]
+    rows_with: list[int]  # rows of the whole table holding the phrase (FTS5's n)
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     segments: tuple[_Segment, ...]
     rows: int  # live rows in the whole table (FTS5's N)
@@ -266,25 +276,27 @@ class KeywordPostings:
                 segments.append(segment)
         self._snapshot = _Snapshot(tuple(segments), rows, tokens)
 
-    def search(self, store_id: str, words: Sequence[str], k: int,
-               allowed_files: set[str] | None) -> list[tuple[int, float]] | None:
-        """The best k (row id, BM25) of this store's rows matching any word; None: ask SQLite instead."""
+    def matches(self, store_id: str, words: Sequence[str],
+                allowed_files: set[str] | None = None) -> KeywordMatches | None:
+        """Every row of this store matching any word, with its BM25; None: ask SQLite instead."""
         snap = self._snapshot
         if snap is None:
             return None
         phrases = self._tokenizer.words(words)
         if any(len(tokens) != 1 for tokens in phrases):
             return None  # a multi-token phrase needs positions; SQLite answers it
+        terms = [tokens[0] for tokens in phrases]
         code = self._stores.get(store_id)
         if code is None or snap.rows == 0:
-            return []
-        terms = [tokens[0] for tokens in phrases]
+            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [])
         avgdl = snap.tokens / snap.rows
-        idfs = []
+        idfs: list[float] = []
+        rows_with: list[int] = []
         for term in terms:
             hits = sum(int(s.alive[s.postings[term][0]].sum()) for s in snap.segments if term in s.postings)
             idf = math.log((snap.rows - hits + 0.5) / (hits + 0.5))
             idfs.append(idf if idf > 0.0 else 1e-6)
+            rows_with.append(hits)
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
         for segment in snap.segments:
@@ -306,10 +318,15 @@ class KeywordPostings:
             rows = np.flatnonzero(wanted)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
-        if not found_ids:
-            return []
-        ids = np.concatenate(found_ids)
-        scores = np.concatenate(found_scores)
+        return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), idfs, rows_with)
+
+    def search(self, store_id: str, words: Sequence[str], k: int,
+               allowed_files: set[str] | None) -> list[tuple[int, float]] | None:
+        """The best k (row id, BM25) of this store's rows matching any word; None: ask SQLite instead."""
+        found = self.matches(store_id, words, allowed_files)
+        if found is None:
+            return None
+        ids, scores = found.ids, found.scores
         if len(ids) > k:
             # Everything tied with the k-th score stays in, so the id tie-break below is exact.
             kth = np.partition(-scores, k - 1)[k - 1]

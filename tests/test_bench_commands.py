@@ -1,0 +1,69 @@
+"""`vectorhouse bench search` and `bench fusion` end to end on a tiny BEIR folder: a real server, real numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from vectorhouse.cli import main
+
+DOCS = {
+    "d1": "Kingfishers dive into rivers to catch small fish.",
+    "d2": "Herons stand still in shallow water before striking.",
+    "d3": "Owls hunt at night using their hearing.",
+    "d4": "Vitamin D deficiency is linked to weaker bones.",
+    "d5": "Regular exercise strengthens the heart muscle.",
+}
+QUERIES = {"q1": "which bird dives for fish", "q2": "what hunts at night", "q3": "bones and vitamin d"}
+QRELS = {"train": [("q2", "d3")], "test": [("q1", "d1"), ("q3", "d4")]}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in DOCS.items())
+    )
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in QUERIES.items()))
+    for split, pairs in QRELS.items():
+        lines = "".join(f"{q}\t{d}\t1\n" for q, d in pairs)
+        (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + lines)
+    return root
+
+
+def _number(output: str, label: str) -> float:
+    match = re.search(rf"^{re.escape(label)}\s+([0-9.]+)", output, re.MULTILINE)
+    assert match, f"{label!r} not in:\n{output}"
+    return float(match.group(1))
+
+
+def test_bench_search_then_fusion_on_the_same_data_dir(tiny: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    assert main(["bench", "search", str(tiny), "--data-dir", str(data_dir), "--warmup-seconds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert _number(out, "documents") == 5  # ingested first, through the HTTP API
+    assert _number(out, "queries") == 2
+    assert _number(out, "p50 ms") > 0 and _number(out, "HTTP p50 ms") > 0
+    assert _number(out, "nDCG@10") == pytest.approx(1.0)  # each judged answer comes first on this corpus
+
+    assert main(["bench", "fusion", str(tiny), "--data-dir", str(data_dir)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert "test (2)" in table[0] and "train (1)" in table[0]  # judged queries per split
+    rows = {line[:55].strip(): [float(x) for x in line[55:].split()] for line in table[1:]}
+    assert rows["served: s/(s+5), 0.5/0.5, top-50 of each"][0] == pytest.approx(1.0)  # agrees with bench search
+    assert set(rows) >= {"vectors only", "BM25 only", "s/(s+sum idf), 0.5/0.5, both signals for every chunk"}
+    assert all(0.0 <= value <= 1.0 for values in rows.values() for value in values)
+
+
+def test_bench_fusion_without_the_store_says_how_to_make_it(tiny: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "catalog.db").touch()
+    assert main(["bench", "fusion", str(tiny), "--data-dir", str(empty)]) == 2
+    assert "bench search" in capsys.readouterr().err
