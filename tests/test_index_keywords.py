@@ -154,3 +154,18 @@ def test_above_the_size_limit_sqlite_scores_until_deletes_make_room(tmp_path: Pa
     assert index._keywords_state == "too_big"
     assert len(index.search_text("vs_a", "heron", 10, None)) == 4
     index.close()
+
+
+def test_deleted_rows_are_dropped_from_memory_once_they_are_most_of_a_segment(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    for i in range(30):
+        index.upsert("vs_a", f"file-{i}", [_chunk(0, _text(rng)), _chunk(1, _text(rng))], None)
+    _ready(index)  # one segment of 60 rows, read from the table
+    for i in range(25):
+        index.delete_file("vs_a", f"file-{i}")
+    assert index._keywords.rows == 10
+    held = sum(len(s.ids) for s in index._keywords._snapshot.segments)
+    assert held <= 2 * 10, held  # at most twice the live rows, not all 60 rows with 50 of them dead
+    _assert_same_as_sqlite(index, rng, ["vs_a"], {"vs_a": [f"file-{i}" for i in range(25, 30)]})
+    index.close()

@@ -272,6 +272,8 @@ class KeywordPostings:
                 rows -= int(gone.sum())
                 tokens -= float(segment.lengths[gone].sum())
                 segment = replace(segment, alive=segment.alive & ~gone)
+                if 2 * int(segment.alive.sum()) < len(segment.ids):
+                    segment = segment.live()  # mostly deleted rows: drop them (re-ingests would pile up)
             if segment.alive.any():
                 segments.append(segment)
         self._snapshot = _Snapshot(tuple(segments), rows, tokens)
