@@ -105,3 +105,35 @@ def test_scores_share_one_scale_across_modes(client: OpenAI, store: tuple[str, d
     assert semantic.data[0].file_id == ids["semantic.txt"] and semantic.data[0].score >= 0.3
     hybrid = client.vector_stores.search(vs, query="XJ-4471 overheats")
     assert hybrid.data[0].file_id == ids["lexical.txt"] and 0.3 <= hybrid.data[0].score <= 1.0
+
+
+def test_hybrid_fuses_both_signals_of_a_candidate_only_one_search_found(client: OpenAI) -> None:
+    # 60-odd chunks about cooking fill the vector search's 50 candidates (the query is about food);
+    # the tax note shares only a rare word with the query, so only the keyword search finds it. Its
+    # hybrid score must still count its cosine: w_v * semantic score + w_t * full_text score, not
+    # w_t * full_text score alone.
+    vs = client.vector_stores.create(name="fill")
+    cooking = " ".join(f"Step {i}: simmer the tomato pasta sauce with basil and garlic for dinner." for i in range(400))
+    cooking_id = upload(client, "cooking.txt", cooking)
+    client.vector_stores.files.create_and_poll(
+        file_id=cooking_id, vector_store_id=vs.id, poll_interval_ms=50,
+        chunking_strategy={"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}},
+    )
+    tax_id = upload(client, "tax.txt", "Zyxquatl reminder: quarterly tax filing is due at the end of the month.")
+    client.vector_stores.files.create_and_poll(file_id=tax_id, vector_store_id=vs.id, poll_interval_ms=50,
+                                               attributes={"kind": "tax"})
+    chunks = client.vector_stores.files.content(file_id=cooking_id, vector_store_id=vs.id).data
+    assert len(chunks) > 50
+    query = "zyxquatl italian cuisine meal ideas"
+    only_tax = {"key": "kind", "type": "eq", "value": "tax"}
+    cosine = client.vector_stores.search(vs.id, query=query, filters=only_tax,  # type: ignore[arg-type]
+                                         extra_body={"search_mode": "semantic"}).data[0].score
+    keyword = client.vector_stores.search(vs.id, query=query, filters=only_tax,  # type: ignore[arg-type]
+                                          extra_body={"search_mode": "full_text"}).data[0].score
+    assert cosine > 0.02 and keyword > 0.0
+    hybrid = client.vector_stores.search(
+        vs.id, query=query, max_num_results=1,
+        ranking_options={"hybrid_search": {"embedding_weight": 0.2, "text_weight": 0.8}},  # type: ignore[typeddict-unknown-key]
+    ).data
+    assert hybrid[0].file_id == tax_id
+    assert hybrid[0].score == pytest.approx(0.2 * cosine + 0.8 * keyword, abs=2e-6)

@@ -56,6 +56,14 @@ class Index(Protocol):
 
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]: ...
 
+    def score_chunks(
+        self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray, query: str
+    ) -> dict[tuple[str, int], tuple[float, float]]:
+        """Both raw signals of these (file_id, position) chunks, as the two searches score them:
+        (cosine with `vector`, keyword score for `query`, 0.0 when no keyword matches). Hybrid search
+        asks for the signal a candidate of one search is missing; chunks gone from the store are left out."""
+        ...
+
     def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         """The file's chunk texts in order (the store-file content page)."""
         ...

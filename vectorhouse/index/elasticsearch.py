@@ -59,6 +59,15 @@ _MATCH_NONE: dict[str, Any] = {"match_none": {}}
 _MATCH_ALL: dict[str, Any] = {"match_all": {}}
 
 
+def _text_match(terms: Sequence[str]) -> dict[str, Any]:
+    """`match` never parses query syntax; the terms are the same words the other backends search."""
+    return {"match": {"text": {"query": " ".join(terms), "operator": "or"}}}
+
+
+def _key(hit: Mapping[str, Any]) -> tuple[str, int]:
+    return (hit["_source"]["file_id"], int(hit["_source"]["position"]))
+
+
 def index_name(store_id: str, prefix: str = INDEX_PREFIX) -> str:
     digest = hashlib.sha256(store_id.encode()).hexdigest()[:10]
     return f"{prefix}{store_id.lower()}-{digest}"
@@ -419,8 +428,7 @@ class ElasticsearchIndex:
         terms = keyword_terms(query)
         if not terms or k <= 0:
             return []
-        # `match` never parses query syntax; the terms are the same words the other backends search.
-        bool_query: dict[str, Any] = {"must": [{"match": {"text": {"query": " ".join(terms), "operator": "or"}}}]}
+        bool_query: dict[str, Any] = {"must": [_text_match(terms)]}
         if filter is not None:
             bool_query["filter"] = [self._filter_query(store_id, filter)]
         try:
@@ -429,6 +437,27 @@ class ElasticsearchIndex:
         except NotFoundError:
             return []
         return [self._hit(h, float(h["_score"])) for h in page["hits"]["hits"]]
+
+    def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
+                     query: str) -> dict[tuple[str, int], tuple[float, float]]:
+        if not keys:
+            return {}
+        name = index_name(store_id, self.prefix)
+        only = {"ids": {"values": [f"{file_id}:{position}" for file_id, position in keys]}}
+        # A kNN filter that leaves fewer documents than num_candidates is searched exactly.
+        knn = {"field": "vector", "query_vector": self._vector(vector), "k": len(keys),
+               "num_candidates": min(10000, max(MIN_NUM_CANDIDATES, len(keys))), "filter": only}
+        try:
+            vectors = self._search(index=name, knn=knn, size=len(keys), source=["file_id", "position"])
+            terms = keyword_terms(query)
+            texts = self._search(index=name, query={"bool": {"must": [_text_match(terms)], "filter": [only]}},
+                                 size=len(keys), source=["file_id", "position"]) if terms else None
+        except NotFoundError:
+            return {}
+        keyword = {_key(h): float(h["_score"]) for h in (texts["hits"]["hits"] if texts else [])}
+        return {
+            _key(h): (2.0 * float(h["_score"]) - 1.0, keyword.get(_key(h), 0.0)) for h in vectors["hits"]["hits"]
+        }
 
     def _search(self, **request: Any) -> Any:
         # A shard created a moment ago (by another worker) can answer 503 no_shard_available for a

@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS file_attributes (
 """
 
 
+def _fts_match(terms: Sequence[str]) -> str:
+    """An FTS5 MATCH expression ORing the terms, each a quoted string: no user text is query syntax."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
 @dataclass(frozen=True)
 class _StoreVectors:
     """An immutable snapshot of one store's vectors; writers swap in a new one."""
@@ -340,6 +345,45 @@ class EmbeddedIndex:
             if i in rows
         ]
 
+    def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
+                     query: str) -> dict[tuple[str, int], tuple[float, float]]:
+        if not keys:
+            return {}
+        rows = self._conn().execute(
+            # CROSS JOIN keeps the keys as the outer loop: each probes the (store, file, position) index.
+            "SELECT c.id, c.file_id, c.position FROM json_each(?) AS k CROSS JOIN chunks c ON c.store_id = ? "
+            "AND c.file_id = json_extract(k.value, '$[0]') AND c.position = json_extract(k.value, '$[1]')",
+            (json.dumps([list(key) for key in keys]), store_id),
+        ).fetchall()
+        if not rows:
+            return {}
+        ids = np.array([r[0] for r in rows], np.int64)
+        snap = self._snapshot(store_id)
+        at = np.minimum(np.searchsorted(snap.ids, ids), max(len(snap.ids) - 1, 0))
+        known = snap.ids[at] == ids if len(snap.ids) else np.zeros(len(ids), bool)
+        cosines = np.zeros(len(ids))
+        cosines[known] = snap.matrix[at[known]] @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        keyword = self._keyword_scores(store_id, keyword_terms(query), ids)
+        return {
+            (r[1], r[2]): (float(cosines[i]), keyword.get(r[0], 0.0))
+            for i, r in enumerate(rows)
+            if known[i]
+        }
+
+    def _keyword_scores(self, store_id: str, terms: list[str], ids: np.ndarray) -> dict[int, float]:
+        if not terms:
+            return {}
+        found = self._keywords.matches(store_id, terms)
+        if found is not None:
+            wanted = np.isin(found.ids, ids)
+            return dict(zip(found.ids[wanted].tolist(), found.scores[wanted].tolist(), strict=True))
+        rows = self._conn().execute(
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+            "AND rowid IN (SELECT value FROM json_each(?))",
+            (_fts_match(terms), json.dumps(ids.tolist())),
+        )
+        return {int(r[0]): float(r[1]) for r in rows}
+
     def _start_loading_keywords(self) -> None:
         with self._lock:
             if self._keywords_state == "cold":
@@ -386,12 +430,11 @@ class EmbeddedIndex:
 
     def _search_text_sql(self, store_id: str, terms: list[str], k: int,
                          allowed: set[str] | None) -> list[tuple[int, float]]:
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         sql = (
             "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunk_owners c ON c.id = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.store_id = ?"
         )
-        params: list[Any] = [match, store_id]
+        params: list[Any] = [_fts_match(terms), store_id]
         if allowed is not None:
             sql += " AND c.file_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(allowed)))

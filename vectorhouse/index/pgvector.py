@@ -79,6 +79,21 @@ _EF_SEARCH_MIN, _EF_SEARCH_MAX = 100, 1000
 MAX_VECTOR_INDEX_DIM, MAX_HALFVEC_INDEX_DIM = 2000, 4000
 
 
+def _text_match(terms: int) -> tuple[str, str]:
+    """(tsquery, score) SQL for `terms` keyword parameters, each given twice: once per expression.
+
+    One plainto_tsquery per term, OR-ed to match: terms travel as parameters, so no user text is
+    ever parsed as tsquery syntax (stop words give empty queries, which || ignores). The score sums
+    each term's own ts_rank (0.6..1 for a matched lexeme, 0 otherwise): a BM25-like sum over matched
+    terms, without IDF. (ts_rank of the OR-ed query does not grow with the number of matched terms,
+    which ranked a one-term match level with a three-term match.)
+    """
+    term_query = "plainto_tsquery('english', %s)"
+    tsquery = " || ".join([term_query] * terms)
+    score = " + ".join([f"ts_rank('{{1,1,1,1}}', c.tsv, {term_query})"] * terms)
+    return tsquery, score
+
+
 def _ann_key(dimension: int) -> tuple[str, str]:
     """(indexed expression, cast for the query parameter) that the HNSW index and its ORDER BY share."""
     if dimension <= MAX_VECTOR_INDEX_DIM:
@@ -484,14 +499,7 @@ class PgvectorIndex:
         terms = keyword_terms(query)
         if not terms or k <= 0:
             return []
-        # One plainto_tsquery per term, OR-ed to match: terms travel as parameters, so no user text is
-        # ever parsed as tsquery syntax (stop words give empty queries, which || ignores). The score
-        # sums each term's own ts_rank (0.6..1 for a matched lexeme, 0 otherwise): a BM25-like sum
-        # over matched terms, without IDF. (ts_rank of the OR-ed query does not grow with the number
-        # of matched terms, which ranked a one-term match level with a three-term match.)
-        term_query = "plainto_tsquery('english', %s)"
-        tsquery = " || ".join([term_query] * len(terms))
-        score = " + ".join([f"ts_rank('{{1,1,1,1}}', c.tsv, {term_query})"] * len(terms))
+        tsquery, score = _text_match(len(terms))
         where, params = self._where(store_id, filter)
         sql = (
             f"SELECT c.file_id, c.position, c.text, ({score}) * %s AS score "
@@ -502,6 +510,26 @@ class PgvectorIndex:
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [Hit(file_id=r[0], position=r[1], text=r[2], score=float(r[3])) for r in rows]
+
+    def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
+                     query: str) -> dict[tuple[str, int], tuple[float, float]]:
+        if not keys:
+            return {}
+        terms = keyword_terms(query)
+        keyword, keyword_args = "0.0", []
+        if terms:
+            tsquery, score = _text_match(len(terms))
+            keyword = f"CASE WHEN c.tsv @@ ({tsquery}) THEN ({score}) * %s ELSE 0.0 END"
+            keyword_args = [*terms, *terms, TEXT_SCORE_SCALE]
+        sql = (
+            f"SELECT c.file_id, c.position, c.embedding <=> %s, {keyword} FROM {TABLE} c "
+            "JOIN unnest(%s::text[], %s::int[]) AS k(file_id, position) "
+            "ON c.file_id = k.file_id AND c.position = k.position WHERE c.store_id = %s"
+        )
+        args = [self._vector(vector), *keyword_args, [key[0] for key in keys], [key[1] for key in keys], store_id]
+        with self._conn() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return {(r[0], r[1]): (1.0 - float(r[2]), float(r[3])) for r in rows}
 
     def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         with self._conn() as conn:

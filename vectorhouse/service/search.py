@@ -96,7 +96,7 @@ class SearchService:
         vectors = self.embedder.embed(queries) if mode != "full_text" else None
         texts: dict[Key, Hit] = {}
         fused_per_query = []
-        for i, _query in enumerate(queries):
+        for i, query in enumerate(queries):
             vector_hits = (
                 self.index.search_vector(store_id, vectors[i], candidates, filter) if vectors is not None else []
             )
@@ -111,8 +111,10 @@ class SearchService:
             elif mode == "full_text":
                 fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0)
             else:
-                fused = fuse_hybrid(vector_signal, text_signal, embedding_weight=embedding_weight,
-                                    text_weight=text_weight)
+                assert vectors is not None
+                missing = self._missing_signals(store_id, vector_signal, text_signal, candidates, vectors[i], query)
+                fused = fuse_hybrid([*vector_signal, *missing[0]], [*text_signal, *missing[1]],
+                                    embedding_weight=embedding_weight, text_weight=text_weight)
             fused_per_query.append(fused)
         # Scores leave rounded to 6 places; the threshold compares what the client sees.
         ranked = [
@@ -143,6 +145,28 @@ class SearchService:
             if len(results) == k:
                 break
         return SearchResultsPage(search_query=queries, data=results)
+
+    def _missing_signals(self, store_id: str, vector_signal: list[tuple[Key, float]],
+                         text_signal: list[tuple[Key, float]], candidates: int, vector: Any,
+                         query: str) -> tuple[list[tuple[Key, float]], list[tuple[Key, float]]]:
+        """The cosine of keyword-only candidates and the keyword score of vector-only ones.
+
+        Counting a signal a candidate lacks as 0 ranked a chunk that the keyword search found but the
+        vector search left below its candidates as if it were unrelated; fusing both signals of every
+        candidate measured +0.004 nDCG@10 on SciFact test, +0.009 on train (docs/quality.md). A search
+        that returned fewer than `candidates` hits returned every chunk it can score: the others'
+        signal is known to be 0, and nothing is asked.
+        """
+        vector_keys = {key for key, _ in vector_signal}
+        text_keys = {key for key, _ in text_signal}
+        need_cosine = [key for key in text_keys - vector_keys] if len(vector_signal) >= candidates else []
+        need_text = [key for key in vector_keys - text_keys] if len(text_signal) >= candidates else []
+        if not need_cosine and not need_text:
+            return [], []
+        scored = self.index.score_chunks(store_id, sorted([*need_cosine, *need_text]), vector, query)
+        cosines = [(key, scored[key][0]) for key in sorted(need_cosine) if key in scored]
+        keywords = [(key, scored[key][1]) for key in sorted(need_text) if key in scored and scored[key][1] > 0]
+        return cosines, keywords
 
     @staticmethod
     def _completed_files(conn: Connection, store_id: str, file_ids: list[str]) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""`Index.score_chunks` on every backend: the same cosine and keyword score the two searches give."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.es import scratch_prefix
+from vectorhouse.index.base import Chunk, Index
+from vectorhouse.index.elasticsearch import ElasticsearchIndex
+from vectorhouse.index.embedded import EmbeddedIndex
+from vectorhouse.index.pgvector import PgvectorIndex
+
+DIM = 16
+TEXTS = [
+    "otters float on their backs", "a heron waits by the river", "otters and herons share the river",
+    "kingfishers dive fast", "the otter otter otter den", "moss grows on the north side",
+    "herons nest in colonies", "rivers carve valleys", "an otter eats a crab", "owls hunt at night",
+]
+
+
+@pytest.fixture(params=["embedded", "embedded-sqlite", "pgvector", "elasticsearch"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
+    idx: Index
+    if request.param == "embedded":
+        idx = EmbeddedIndex(tmp_path / "index.db", DIM)
+    elif request.param == "embedded-sqlite":  # keyword scores from FTS5 itself, not the postings
+        idx = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=0)
+    elif request.param == "pgvector":
+        idx = PgvectorIndex(request.getfixturevalue("postgres_url"), DIM)
+    else:
+        with scratch_prefix(request.getfixturevalue("elasticsearch_url")) as prefix:
+            idx = ElasticsearchIndex(request.getfixturevalue("elasticsearch_url"), DIM, prefix=prefix)
+            yield idx
+            idx.close()
+            return
+    yield idx
+    idx.close()
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    m = rng.normal(size=(n, DIM)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_score_chunks_gives_both_signals_as_the_searches_do(index: Index) -> None:
+    rng = np.random.default_rng(4)
+    store, other = f"vs_{uuid.uuid4().hex[:10]}", f"vs_{uuid.uuid4().hex[:10]}"
+    vectors = _unit(rng, len(TEXTS))
+    for f in range(2):  # two files of five chunks
+        chunks = [Chunk(p, TEXTS[5 * f + p], 5, vectors[5 * f + p]) for p in range(5)]
+        index.upsert(store, f"file-{f}", chunks, None)
+    index.upsert(other, "file-0", [Chunk(0, "otters otters", 2, vectors[0])], None)
+    if isinstance(index, EmbeddedIndex) and index.keyword_postings_max_chunks:
+        index.search_text(store, "warm", 1, None)  # load the postings, then score from them
+        deadline = time.monotonic() + 30
+        while index._keywords_state != "ready" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert index._keywords_state == "ready"
+    query = _unit(rng, 1)[0]
+    words = "otter herons river"
+    keys = [(f"file-{f}", p) for f in range(2) for p in range(5)] + [("file-9", 0), ("file-0", 7)]
+
+    scored = index.score_chunks(store, keys, query, words)
+
+    assert set(scored) == set(keys[:10])  # chunks that do not exist are left out
+    keyword = {h.key: h.score for h in index.search_text(store, words, 50, None)}
+    assert len(keyword) >= 3  # how many match depends on the backend's stemming
+    for (file_id, position), (cosine, text) in scored.items():
+        i = 5 * int(file_id[-1]) + position
+        assert cosine == pytest.approx(float(vectors[i] @ query), abs=1e-5)
+        assert text == pytest.approx(keyword.get((file_id, position), 0.0), rel=1e-6)
+    assert index.score_chunks(store, [], query, words) == {}
+    assert set(index.score_chunks(store, keys, query, "")) == set(keys[:10])  # no keyword: all 0.0
+    assert all(t == 0.0 for _, t in index.score_chunks(store, keys, query, "?!").values())
+    assert index.score_chunks(f"vs_{uuid.uuid4().hex[:10]}", keys, query, words) == {}  # unknown store
