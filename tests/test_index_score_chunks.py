@@ -1,4 +1,4 @@
-"""`Index.score_chunks` on every backend: the same cosine and keyword score the two searches give."""
+"""`Index.score_chunks` and `Index.keyword_scale` on every backend, against what the searches score."""
 
 from __future__ import annotations
 
@@ -79,3 +79,27 @@ def test_score_chunks_gives_both_signals_as_the_searches_do(index: Index) -> Non
     assert set(index.score_chunks(store, keys, query, "")) == set(keys[:10])  # no keyword: all 0.0
     assert all(t == 0.0 for _, t in index.score_chunks(store, keys, query, "?!").values())
     assert index.score_chunks(f"vs_{uuid.uuid4().hex[:10]}", keys, query, words) == {}  # unknown store
+
+
+def test_keyword_scale_is_the_score_of_every_term_once_at_average_length(index: Index) -> None:
+    rng = np.random.default_rng(9)
+    store = f"vs_{uuid.uuid4().hex[:10]}"
+    # Every chunk four content words long (no stop words), so each is of average length.
+    texts = ["alpha bravo charlie delta", "echo foxtrot golf hotel", "india juliet kilo lima",
+             "otter heron kelp moss", "mike november oscar papa", "quebec romeo sierra tango",
+             "uniform victor whiskey xray", "yankee zulu amber basalt"]
+    vectors = _unit(rng, len(texts))
+    index.upsert(store, "file-0", [Chunk(p, t, 4, vectors[p]) for p, t in enumerate(texts)], None)
+    if isinstance(index, EmbeddedIndex) and index.keyword_postings_max_chunks:
+        index.search_text(store, "warm", 1, None)
+        deadline = time.monotonic() + 30
+        while index._keywords_state != "ready" and time.monotonic() < deadline:
+            time.sleep(0.01)
+    scale = index.keyword_scale(store, "otter heron")
+    best = index.search_text(store, "otter heron", 5, None)
+    assert [h.position for h in best] == [3]
+    assert scale > 0 and best[0].score == pytest.approx(scale, rel=2e-3)
+    # A term the store does not hold adds nothing: no chunk could match it.
+    assert index.keyword_scale(store, "otter heron zzzquux") == pytest.approx(scale, rel=1e-9)
+    assert index.keyword_scale(store, "zzzquux") == 0.0
+    assert index.keyword_scale(store, "?!") == 0.0

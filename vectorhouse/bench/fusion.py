@@ -27,6 +27,9 @@ from vectorhouse.service.search import MIN_CANDIDATES
 
 K = 10
 
+SERVED = "served: top 50 of each, both signals, s/(s+sum idf), 0.5/0.5"
+BEFORE = "before: top 50 of each, missing signal 0, s/(s+5), 0.5/0.5"
+
 # (name, fused score from clamped cosine v, BM25 s, and the query's summed IDF; every chunk scored by both)
 Fusion = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
 VARIANTS: list[tuple[str, Fusion]] = [
@@ -102,27 +105,36 @@ def fusion_command(args: argparse.Namespace) -> int:
                 text[np.searchsorted(ids, matches.ids)] = matches.scores
                 # Terms no chunk holds cannot be matched: they are left out of the "full match" score.
                 idf = sum(i for i, n in zip(matches.idfs, matches.rows_with, strict=True) if n)
-            served = _served(ids, cosine, text)
-            per_variant.setdefault("served: s/(s+5), 0.5/0.5, top-50 of each", []).append(_ndcg(served, docs, relevant))
+            for name, fill, scale in ((SERVED, True, idf), (BEFORE, False, BM25_SATURATION_K)):
+                ranked = _served(ids, cosine, text, fill, scale if scale > 0 else BM25_SATURATION_K)
+                per_variant.setdefault(name, []).append(_ndcg(ranked, docs, relevant))
             clamped = np.clip(cosine, 0.0, 1.0)
             for name, fuse in VARIANTS:
                 per_variant.setdefault(name, []).append(_ndcg(fuse(clamped, text, idf), docs, relevant))
         for name, values in per_variant.items():
             table.setdefault(name, {})[f"{split} ({len(judged)})"] = mean(values)
     columns = list(next(iter(table.values())))
-    print(f"{'fusion':55s} " + " ".join(f"{c:>14s}" for c in columns))
+    print(f"{'fusion':62s} " + " ".join(f"{c:>14s}" for c in columns))
     for name, row in table.items():
-        print(f"{name:55s} " + " ".join(f"{row[c]:14.4f}" for c in columns))
+        print(f"{name:62s} " + " ".join(f"{row[c]:14.4f}" for c in columns))
     return 0
 
 
-def _served(ids: np.ndarray, cosine: np.ndarray, text: np.ndarray) -> np.ndarray:
-    """What /search ranks: each signal's top candidates, fused by the product's own fuse_hybrid."""
+def _served(ids: np.ndarray, cosine: np.ndarray, text: np.ndarray, fill: bool, scale: float) -> np.ndarray:
+    """What /search ranks: each signal's top candidates (with both signals, when `fill`), fused by
+    the product's own fuse_hybrid; a rank order as scores."""
     top_v = np.argsort(-cosine, kind="stable")[:MIN_CANDIDATES]
     matched = np.flatnonzero(text > 0)
     top_t = matched[np.argsort(-text[matched], kind="stable")[:MIN_CANDIDATES]]
-    fused = fuse_hybrid([(int(ids[i]), float(cosine[i])) for i in top_v],
-                        [(int(ids[i]), float(text[i])) for i in top_t])
+    rows_v, rows_t = top_v.tolist(), top_t.tolist()
+    if fill:
+        # As SearchService._missing_signals: a full list's missing candidates get their signal.
+        if len(top_v) >= MIN_CANDIDATES:
+            rows_v += [i for i in rows_t if i not in set(top_v.tolist())]
+        if len(top_t) >= MIN_CANDIDATES:
+            rows_t += [i for i in top_v.tolist() if i not in set(top_t.tolist()) and text[i] > 0]
+    fused = fuse_hybrid([(int(ids[i]), float(cosine[i])) for i in rows_v],
+                        [(int(ids[i]), float(text[i])) for i in rows_t], bm25_k=scale)
     scores = np.full(len(ids), -1.0)
     for rank, (key, _) in enumerate(fused):
         scores[np.searchsorted(ids, key)] = len(fused) - rank  # rank order, ties as fuse_hybrid broke them

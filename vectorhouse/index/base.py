@@ -56,6 +56,12 @@ class Index(Protocol):
 
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]: ...
 
+    def keyword_scale(self, store_id: str, query: str) -> float:
+        """The keyword score of a chunk holding every query term (that the store holds) once, at
+        average length: the score that fusion maps to 0.5, so a keyword score means the same for a
+        two-word and a ten-word query. 0.0 when no term of the query is in the store."""
+        ...
+
     def score_chunks(
         self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray, query: str
     ) -> dict[tuple[str, int], tuple[float, float]]:

@@ -438,6 +438,29 @@ class ElasticsearchIndex:
             return []
         return [self._hit(h, float(h["_score"])) for h in page["hits"]["hits"]]
 
+    def keyword_scale(self, store_id: str, query: str) -> float:
+        terms = keyword_terms(query)
+        if not terms:
+            return 0.0
+        try:
+            # The field's own analyzer on the query as a document gives each term's document frequency.
+            found = self.client.termvectors(index=index_name(store_id, self.prefix), doc={"text": " ".join(terms)},
+                                            fields=["text"], term_statistics=True, field_statistics=True,
+                                            positions=False, offsets=False)
+        except NotFoundError:
+            return 0.0
+        vector = found.get("term_vectors", {}).get("text")
+        if not vector:
+            return 0.0
+        docs = int(vector["field_statistics"]["doc_count"])
+        # Elasticsearch's BM25 keeps the (k1 + 1) numerator, so one occurrence at average length scores
+        # exactly the term's idf = ln(1 + (N - n + 0.5) / (n + 0.5)).
+        return sum(
+            math.log(1 + (docs - n + 0.5) / (n + 0.5))
+            for stats in vector.get("terms", {}).values()
+            if (n := int(stats.get("doc_freq", 0))) > 0
+        )
+
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:
         if not keys:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -344,6 +345,25 @@ class EmbeddedIndex:
             for i, score in found
             if i in rows
         ]
+
+    def keyword_scale(self, store_id: str, query: str) -> float:
+        terms = keyword_terms(query)
+        if not terms:
+            return 0.0
+        # FTS5's bm25() gives a term occurring once in a chunk of average length exactly its IDF.
+        found = self._keywords.matches(store_id, terms)
+        if found is not None:
+            return sum(idf for idf, rows in zip(found.idfs, found.rows_with, strict=True) if rows)
+        conn = self._conn()
+        total_rows = conn.execute("SELECT count(*) FROM chunk_owners").fetchone()[0]
+        scale = 0.0
+        for term in terms:  # FTS5's statistics: the rows matching each phrase, out of every row
+            rows = conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                                (_fts_match([term]),)).fetchone()[0]
+            if rows:
+                idf = math.log((total_rows - rows + 0.5) / (rows + 0.5))
+                scale += idf if idf > 0.0 else 1e-6
+        return scale
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:

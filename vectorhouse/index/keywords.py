@@ -190,6 +190,10 @@ class KeywordPostings:
         self._pending: list[Callable[[], None]] | None = None
         self._stores: dict[str, int] = {}
         self._tokenizer = _Tokenizer()
+        # A hybrid search asks for the same query's matches up to three times (search, keyword scale,
+        # scores of vector-only candidates); they hold while the snapshot is the same object.
+        self._recent: dict[tuple[str, tuple[str, ...]], tuple[_Snapshot, KeywordMatches]] = {}
+        self._recent_lock = threading.Lock()
 
     @property
     def rows(self) -> int:
@@ -284,6 +288,22 @@ class KeywordPostings:
         snap = self._snapshot
         if snap is None:
             return None
+        key = (store_id, tuple(words))
+        if allowed_files is None:
+            with self._recent_lock:
+                recent = self._recent.get(key)
+            if recent is not None and recent[0] is snap:
+                return recent[1]
+        found = self._matches(snap, store_id, words, allowed_files)
+        if found is not None and allowed_files is None:
+            with self._recent_lock:
+                self._recent[key] = (snap, found)
+                while len(self._recent) > 16:
+                    del self._recent[next(iter(self._recent))]
+        return found
+
+    def _matches(self, snap: _Snapshot, store_id: str, words: Sequence[str],
+                 allowed_files: set[str] | None) -> KeywordMatches | None:
         phrases = self._tokenizer.words(words)
         if any(len(tokens) != 1 for tokens in phrases):
             return None  # a multi-token phrase needs positions; SQLite answers it

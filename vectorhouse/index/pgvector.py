@@ -70,6 +70,7 @@ _SCHEMA_LOCK = (0x7668, 0x5343)
 
 # ts_rank of one lexeme occurring once is 1/1.645 (0.608); this scale puts it at ~4.6 (see module doc).
 TEXT_SCORE_SCALE = 7.5
+ONE_OCCURRENCE_RANK = 1 / 1.645
 
 # hnsw.ef_search is capped at 1000 by pgvector.
 _EF_SEARCH_MIN, _EF_SEARCH_MAX = 100, 1000
@@ -510,6 +511,19 @@ class PgvectorIndex:
         with self._conn() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [Hit(file_id=r[0], position=r[1], text=r[2], score=float(r[3])) for r in rows]
+
+    def keyword_scale(self, store_id: str, query: str) -> float:
+        # Without IDF every term weighs the same: one occurrence of each term the store holds.
+        terms = keyword_terms(query)
+        if not terms:
+            return 0.0
+        held = " + ".join(
+            [f"(EXISTS (SELECT 1 FROM {TABLE} WHERE store_id = %s AND tsv @@ plainto_tsquery('english', %s)))::int"]
+            * len(terms)
+        )
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT {held}", [arg for term in terms for arg in (store_id, term)]).fetchone()
+        return int(row[0] if row else 0) * TEXT_SCORE_SCALE * ONE_OCCURRENCE_RANK
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:

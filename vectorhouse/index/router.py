@@ -64,6 +64,9 @@ class IndexRouter:
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
         return self._for(store_id).search_text(store_id, query, k, filter)
 
+    def keyword_scale(self, store_id: str, query: str) -> float:
+        return self._for(store_id).keyword_scale(store_id, query)
+
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:
         return self._for(store_id).score_chunks(store_id, keys, vector, query)

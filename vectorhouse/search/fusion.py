@@ -9,8 +9,11 @@ Normalisation (each signal to 0..1, with the same meaning across queries, so a c
 ``score_threshold`` means something):
 
 * vector: ``v = clamp(cosine, 0, 1)`` (:func:`cosine_to_unit`).
-* text:   ``t = s / (s + K)`` for a BM25 score ``s > 0``, else 0, with ``K = BM25_SATURATION_K``
-  (:func:`bm25_to_unit`).
+* text:   ``t = s / (s + K)`` for a BM25 score ``s > 0``, else 0 (:func:`bm25_to_unit`). Search
+  passes the query's own ``K``: ``Index.keyword_scale``, the score of a chunk holding every query
+  term once at average length (with SQLite FTS5 the sum of the terms' IDF), so such a chunk gets
+  0.5 whether the query has two words or ten, and a chunk matching only its commonest word gets
+  little. ``BM25_SATURATION_K`` is the fallback when no scale is known.
 
 Hybrid score (:func:`fuse_hybrid`, ``method="weighted"``, the default)::
 
@@ -20,8 +23,8 @@ Hybrid score (:func:`fuse_hybrid`, ``method="weighted"``, the default)::
 Ties in ``score`` are broken by the weighted reciprocal-rank fusion of the two rankings (below),
 then by key. With ``w_t = 0`` the score is exactly the clamped cosine (pure vector search). Note
 that a missing signal counts 0: a chunk with no keyword match scores at most ``w_v'``; callers
-without a text index should pass ``text_weight=0`` rather than an empty ``text_hits``, and callers
-that can compute the cosine of text-only hits should include it in ``vector_hits``.
+without a text index should pass ``text_weight=0`` rather than an empty ``text_hits``. Search
+gives every candidate both signals (``Index.score_chunks``) before calling this.
 
 ``method="rrf"`` instead scores by weighted reciprocal-rank fusion (what OpenAI's ``hybrid_search``
 weights describe), scaled into 0..1 by its maximum: ``score = (k + 1) * sum_i w_i' / (k + rank_i)``,
@@ -42,11 +45,10 @@ K = TypeVar("K", bound=Hashable)
 
 RRF_K = 60
 
-# BM25 score that maps to 0.5. With Lucene-style BM25 (k1=1.2, b=0.75, IDF = ln(1 + (N-n+.5)/(n+.5)))
-# one distinctive query term (in ~1% of chunks) occurring once in an average-length chunk scores
-# about 4.5-5, so "one good keyword hit" lands near 0.5; two such terms give ~0.65, a strong
-# multi-term match (~20) gives 0.8. Saturation rather than max-normalisation because dividing by the
-# query's best score would give the top hit 1.0 even when it matched only a common word.
+# BM25 score that maps to 0.5 when the query's own scale is unknown. With Lucene-style BM25 one
+# distinctive query term (in ~1% of chunks) occurring once in an average-length chunk scores about
+# 4.5-5. Saturation rather than max-normalisation because dividing by the query's best score would
+# give the top hit 1.0 even when it matched only a common word.
 BM25_SATURATION_K = 5.0
 
 FusionMethod = Literal["weighted", "rrf"]

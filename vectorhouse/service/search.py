@@ -15,7 +15,7 @@ from vectorhouse.index.base import Hit, Index
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
 from vectorhouse.search.filters import Filter, parse_filter
-from vectorhouse.search.fusion import fuse_hybrid, merge_queries
+from vectorhouse.search.fusion import BM25_SATURATION_K, fuse_hybrid, merge_queries
 from vectorhouse.search.rewrite import rewrite_query
 from vectorhouse.service.vector_stores import VectorStoreService
 
@@ -90,7 +90,7 @@ class SearchService:
         # which uses every core (a keyword search is ~0.5 ms of one core against the embedding's ~3.5 ms
         # of two at SciFact size; started after the embedding instead, p50 was 0.2-0.4 ms higher).
         text_futures = [
-            self._pool.submit(self.index.search_text, store_id, query, candidates, filter)
+            self._pool.submit(self._keyword_search, store_id, query, candidates, filter)
             for query in (queries if mode != "semantic" else [])
         ]
         vectors = self.embedder.embed(queries) if mode != "full_text" else None
@@ -100,7 +100,9 @@ class SearchService:
             vector_hits = (
                 self.index.search_vector(store_id, vectors[i], candidates, filter) if vectors is not None else []
             )
-            text_hits = text_futures[i].result() if text_futures else []
+            text_hits, scale = text_futures[i].result() if text_futures else ([], 0.0)
+            # Keyword scores map to 0..1 against the query's own scale (see search/fusion.py).
+            bm25_k = scale if scale > 0 else BM25_SATURATION_K
             for hit in (*vector_hits, *text_hits):
                 texts[hit.key] = hit
             vector_signal = [(h.key, h.score) for h in vector_hits]
@@ -109,12 +111,12 @@ class SearchService:
             if mode == "semantic":
                 fused = fuse_hybrid(vector_signal, [], embedding_weight=1.0, text_weight=0.0)
             elif mode == "full_text":
-                fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0)
+                fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0, bm25_k=bm25_k)
             else:
                 assert vectors is not None
                 missing = self._missing_signals(store_id, vector_signal, text_signal, candidates, vectors[i], query)
                 fused = fuse_hybrid([*vector_signal, *missing[0]], [*text_signal, *missing[1]],
-                                    embedding_weight=embedding_weight, text_weight=text_weight)
+                                    embedding_weight=embedding_weight, text_weight=text_weight, bm25_k=bm25_k)
             fused_per_query.append(fused)
         # Scores leave rounded to 6 places; the threshold compares what the client sees.
         ranked = [
@@ -145,6 +147,9 @@ class SearchService:
             if len(results) == k:
                 break
         return SearchResultsPage(search_query=queries, data=results)
+
+    def _keyword_search(self, store_id: str, query: str, k: int, filter: Filter | None) -> tuple[list[Hit], float]:
+        return self.index.search_text(store_id, query, k, filter), self.index.keyword_scale(store_id, query)
 
     def _missing_signals(self, store_id: str, vector_signal: list[tuple[Key, float]],
                          text_signal: list[tuple[Key, float]], candidates: int, vector: Any,
