@@ -114,7 +114,11 @@ class SearchService:
                 fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0, bm25_k=bm25_k)
             else:
                 assert vectors is not None
-                missing = self._missing_signals(store_id, vector_signal, text_signal, candidates, vectors[i], query)
+                missing = (
+                    self._missing_signals(store_id, vector_signal, text_signal, candidates, vectors[i], query)
+                    if embedding_weight > 0 and text_weight > 0  # a signal weighted 0 needs no filling
+                    else ([], [])
+                )
                 fused = fuse_hybrid([*vector_signal, *missing[0]], [*text_signal, *missing[1]],
                                     embedding_weight=embedding_weight, text_weight=text_weight, bm25_k=bm25_k)
             fused_per_query.append(fused)
