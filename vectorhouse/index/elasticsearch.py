@@ -444,9 +444,9 @@ class ElasticsearchIndex:
             return 0.0
         try:
             # The field's own analyzer on the query as a document gives each term's document frequency.
-            found = self.client.termvectors(index=index_name(store_id, self.prefix), doc={"text": " ".join(terms)},
-                                            fields=["text"], term_statistics=True, field_statistics=True,
-                                            positions=False, offsets=False)
+            found = self._read(self.client.termvectors, index=index_name(store_id, self.prefix),
+                               doc={"text": " ".join(terms)}, fields=["text"], term_statistics=True,
+                               field_statistics=True, positions=False, offsets=False)
         except NotFoundError:
             return 0.0
         vector = found.get("term_vectors", {}).get("text")
@@ -483,11 +483,15 @@ class ElasticsearchIndex:
         }
 
     def _search(self, **request: Any) -> Any:
+        return self._read(self.client.search, **request)
+
+    @staticmethod
+    def _read(call: Any, **request: Any) -> Any:
         # A shard created a moment ago (by another worker) can answer 503 no_shard_available for a
         # short while even after the index reports yellow; that is transient, so wait and ask again.
         for attempt in range(_SHARD_RETRIES):
             try:
-                return self.client.search(**request)
+                return call(**request)
             except ApiError as exc:
                 if exc.meta.status != 503 or attempt == _SHARD_RETRIES - 1:
                     raise
