@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +33,7 @@ def _text(rng: random.Random) -> str:
 
 
 def _ready(index: EmbeddedIndex) -> None:
-    index.search_text("vs_any", "warm", 1, None)  # the first keyword search starts the load
-    deadline = time.monotonic() + 30
-    while index._keywords_state != "ready":
-        assert index._keywords_state == "loading", index._keywords_state
-        assert time.monotonic() < deadline, "keyword postings did not load"
-        time.sleep(0.01)
+    assert index.keyword_postings(wait=30) == "ready"
 
 
 def _assert_same_as_sqlite(index: EmbeddedIndex, rng: random.Random, stores: list[str],
@@ -140,18 +134,14 @@ def test_above_the_size_limit_sqlite_scores_until_deletes_make_room(tmp_path: Pa
     index = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=3)
     for i in range(5):
         index.upsert("vs_a", f"file-{i}", [_chunk(0, f"heron number {i}")], None)
-    index.search_text("vs_a", "heron", 10, None)
-    deadline = time.monotonic() + 30
-    while index._keywords_state == "loading" and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert index._keywords_state == "too_big"
+    assert index.keyword_postings(wait=30) == "too_big"
     assert len(index.search_text("vs_a", "heron", 10, None)) == 5  # SQLite still answers
     index.delete_file("vs_a", "file-0")
     index.delete_file("vs_a", "file-1")
     _ready(index)
     assert {h.file_id for h in index.search_text("vs_a", "heron", 10, None)} == {"file-2", "file-3", "file-4"}
     index.upsert("vs_a", "file-9", [_chunk(0, "heron again")], None)  # 4 chunks: over the limit again
-    assert index._keywords_state == "too_big"
+    assert index.keyword_postings() == "too_big"
     assert len(index.search_text("vs_a", "heron", 10, None)) == 4
     index.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,11 +56,7 @@ def test_score_chunks_gives_both_signals_as_the_searches_do(index: Index) -> Non
         index.upsert(store, f"file-{f}", chunks, None)
     index.upsert(other, "file-0", [Chunk(0, "otters otters", 2, vectors[0])], None)
     if isinstance(index, EmbeddedIndex) and index.keyword_postings_max_chunks:
-        index.search_text(store, "warm", 1, None)  # load the postings, then score from them
-        deadline = time.monotonic() + 30
-        while index._keywords_state != "ready" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert index._keywords_state == "ready"
+        assert index.keyword_postings(wait=30) == "ready"  # score from the postings, not SQLite
     query = _unit(rng, 1)[0]
     words = "otter herons river"
     keys = [(f"file-{f}", p) for f in range(2) for p in range(5)] + [("file-9", 0), ("file-0", 7)]
@@ -91,10 +86,7 @@ def test_keyword_scale_is_the_score_of_every_term_once_at_average_length(index: 
     vectors = _unit(rng, len(texts))
     index.upsert(store, "file-0", [Chunk(p, t, 4, vectors[p]) for p, t in enumerate(texts)], None)
     if isinstance(index, EmbeddedIndex) and index.keyword_postings_max_chunks:
-        index.search_text(store, "warm", 1, None)
-        deadline = time.monotonic() + 30
-        while index._keywords_state != "ready" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert index.keyword_postings(wait=30) == "ready"  # score from the postings, not SQLite
     scale = index.keyword_scale(store, "otter heron")
     best = index.search_text(store, "otter heron", 5, None)
     assert [h.position for h in best] == [3]

@@ -7,6 +7,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -403,6 +404,19 @@ class EmbeddedIndex:
             (_fts_match(terms), json.dumps(ids.tolist())),
         )
         return {int(r[0]): float(r[1]) for r in rows}
+
+    def keyword_postings(self, wait: float = 0.0) -> str:
+        """The keyword postings' state: "cold", "loading", "ready" or "too_big" (SQLite scores).
+
+        With `wait`, a cold index starts loading and the call waits up to that many seconds for
+        the load to end (a benchmark or a test that wants the in-memory path).
+        """
+        if wait > 0 and self._keywords_state == "cold":
+            self._start_loading_keywords()
+        deadline = time.monotonic() + wait
+        while self._keywords_state == "loading" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self._keywords_state
 
     def _start_loading_keywords(self) -> None:
         with self._lock:
