@@ -19,9 +19,15 @@ import psycopg  # noqa: E402
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters  # noqa: E402
 from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
-from vectorhouse.index.pgvector import FILES_TABLE, TABLE, PgvectorIndex, ensure_schema  # noqa: E402
+from vectorhouse.index.pgvector import (  # noqa: E402
+    FILES_TABLE,
+    STORES_TABLE,
+    TABLE,
+    TERMS_TABLE,
+    PgvectorIndex,
+    ensure_schema,
+)
 from vectorhouse.search.filters import Comparison, Compound, matches  # noqa: E402
-from vectorhouse.search.fusion import bm25_to_unit  # noqa: E402
 
 DIM = 16
 
@@ -294,27 +300,125 @@ def test_selective_filter_on_a_larger_store_returns_k(any_index: PgvectorIndex, 
 # ------------------------------------------------------------------------------------ text search
 
 
-def test_text_search_ranks_and_scales(index: PgvectorIndex, store: str) -> None:
+def _keyword_statistics(url: str, store_id: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(the store's kept statistics, the same counted afresh from its chunk rows)."""
+    with psycopg.connect(url) as conn:
+        kept = conn.execute(
+            f"SELECT lexeme, chunks FROM {TERMS_TABLE} WHERE store_id = %s AND chunks <> 0 "
+            f"UNION ALL SELECT '', chunks FROM {STORES_TABLE} WHERE store_id = %s AND chunks <> 0 "
+            f"UNION ALL SELECT ' ', tokens FROM {STORES_TABLE} WHERE store_id = %s AND chunks <> 0",
+            (store_id, store_id, store_id),
+        ).fetchall()
+        counted = conn.execute(
+            f"SELECT u.lexeme, count(*) FROM {TABLE} c, unnest(c.tsv) AS u WHERE c.store_id = %s GROUP BY 1 "
+            f"UNION ALL SELECT '', count(*) FROM {TABLE} WHERE store_id = %s HAVING count(*) > 0 "
+            f"UNION ALL SELECT ' ', count(*) FROM {TABLE} c, unnest(c.tsv) AS u, unnest(u.positions) "
+            "WHERE c.store_id = %s HAVING count(*) > 0",
+            (store_id, store_id, store_id),
+        ).fetchall()
+    return sorted(kept), sorted(counted)
+
+
+def test_text_search_scores_bm25_like(index: PgvectorIndex, store: str) -> None:
     texts = [
-        "quantum entanglement experiment results",
-        "quantum quantum quantum computing and entanglement",
+        "quantum entanglement experiment results",  # 4 lexemes
+        "quantum quantum quantum computing entanglement",  # 5 lexemes, "quantum" 3 times
         "classical mechanics lecture notes",
-        "the cooking of pasta",
+        "cooking pasta",
+        "river otters play",
+        "granite erodes slowly",
     ]
     for i, t in enumerate(texts):
         index.upsert(store, f"file-{i}", chunks_of([t], seed=i), None)
+    chunks, average = 6, 21 / 6  # lexeme occurrences: 4 + 5 + 4 + 2 + 3 + 3
+    idf_quantum = math.log((chunks - 2 + 0.5) / (2 + 0.5))  # FTS5's IDF: 2 of 6 chunks hold it
+
+    def expected(idf: float, tf: int, length: int) -> float:
+        # BM25-like: ts_rank's saturating tf weight, relative to one occurrence at average length.
+        saturation = sum(1 / i**2 for i in range(1, tf + 1))
+        return idf * saturation * math.log2(average + 1) / math.log2(length + 1)
+
     hits = index.search_text(store, "quantum", 10, None)
     assert [h.file_id for h in hits] == ["file-1", "file-0"]
-    one_term_once = hits[1].score
-    assert one_term_once == pytest.approx(7.5 / 1.64493406685, rel=1e-3)  # ~4.56
-    assert 0.4 < bm25_to_unit([one_term_once])[0] < 0.55
-    both = index.search_text(store, "Quantum ENTANGLEMENT?", 10, None)
-    assert [h.file_id for h in both] == ["file-1", "file-0"]
-    assert both[1].score == pytest.approx(2 * one_term_once, rel=1e-3)
+    assert hits[0].score == pytest.approx(expected(idf_quantum, 3, 5), rel=1e-5)
+    assert hits[1].score == pytest.approx(expected(idf_quantum, 1, 4), rel=1e-5)
+    # A rare term outweighs a common one: one "otters" (1 of 6 chunks) beats three "quantum".
+    idf_otter = math.log((chunks - 1 + 0.5) / (1 + 0.5))
+    both = index.search_text(store, "Quantum OTTERS?", 10, None)
+    assert [h.file_id for h in both] == ["file-4", "file-1", "file-0"]
+    assert both[0].score == pytest.approx(expected(idf_otter, 1, 3), rel=1e-5)
+    assert index.keyword_scale(store, "Quantum OTTERS?") == pytest.approx(idf_quantum + idf_otter, rel=1e-9)
     # Stemming through the 'english' config; stop words alone match nothing.
     assert [h.file_id for h in index.search_text(store, "experiments", 10, None)] == ["file-0"]
     assert index.search_text(store, "the and of", 10, None) == []
+    assert index.keyword_scale(store, "the and of zzzquux") == 0.0
     assert [h.file_id for h in index.search_text(store, "quantum", 1, None)] == ["file-1"]
+
+
+def test_keyword_statistics_follow_every_write(index: PgvectorIndex, store: str, postgres_url: str) -> None:
+    other = f"vs_{uuid.uuid4().hex}"
+    index.upsert(store, "file-a", chunks_of(["otters eat crabs", "crabs eat kelp", "kelp grows"]), None)
+    index.upsert(store, "file-b", chunks_of(["herons eat fish", "fish fish fish"]), None)
+    index.upsert(other, "file-a", chunks_of(["otters otters", "moss"]), None)
+    index.upsert(store, "file-a", chunks_of(["otters sleep", "the tide turns"]), None)  # replaced
+    index.upsert(store, "file-a", chunks_of(["otters sleep", "the tide turns"]), None)  # a retried job
+    index.delete_file(store, "file-b")
+    index.delete_file(store, "file-missing")
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(3):
+                index.upsert(store, f"file-{i % 3}", chunks_of([f"w{i} shared {n}", "shared words", f"w{n}"]), None)
+                index.delete_file(store, f"file-{(i + 1) % 3}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    index.upsert(store, "file-z", chunks_of(["herons nest high"]), None)
+    kept, counted = _keyword_statistics(postgres_url, store)
+    assert kept == counted and any(lexeme == "heron" for lexeme, _ in kept)
+    kept, counted = _keyword_statistics(postgres_url, other)
+    assert kept == counted == sorted([("", 2), (" ", 3), ("otter", 1), ("moss", 1)])
+
+    index.delete_store(store)
+    assert _keyword_statistics(postgres_url, store) == ([], [])
+    with psycopg.connect(postgres_url) as conn:
+        for table in (TERMS_TABLE, STORES_TABLE):
+            assert conn.execute(f"SELECT count(*) FROM {table} WHERE store_id = %s", (store,)).fetchone() == (0,)
+    assert _keyword_statistics(postgres_url, other)[0] == kept
+
+
+def test_keyword_statistics_are_counted_for_a_database_that_predates_them(postgres_url: str) -> None:
+    with scratch_database(postgres_url) as url:
+        if url == postgres_url:
+            pytest.skip("no CREATEDB privilege for a fresh database")
+        idx = PgvectorIndex(url, DIM)
+        try:
+            for i, text in enumerate(["otters eat crabs", "crabs crabs", "kelp forest", "otters sleep"]):
+                idx.upsert("vs_old", f"file-{i}", chunks_of([text], seed=i), None)
+            before = [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)]
+        finally:
+            idx.close()
+        with psycopg.connect(url) as conn:
+            conn.execute(f"DROP TABLE {TERMS_TABLE}, {STORES_TABLE}")  # as a database of an earlier version
+            conn.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")
+        idx = PgvectorIndex(url, DIM)
+        try:
+            assert [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)] == before
+            assert len(before) == 3
+            kept, counted = _keyword_statistics(url, "vs_old")
+            assert kept == counted
+            with psycopg.connect(url) as conn:
+                options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (TABLE,)).fetchone()
+            assert options == (["toast_tuple_target=8160"],)
+        finally:
+            idx.close()
 
 
 HOSTILE_QUERIES = [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sqlite3
 import threading
 import time
@@ -20,7 +19,7 @@ import numpy as np
 from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.keywords import TOKENIZE, KeywordPostings
 from vectorhouse.search.filters import Filter, matches
-from vectorhouse.search.text import keyword_terms
+from vectorhouse.search.text import bm25_idf, keyword_terms
 
 log = logging.getLogger("vectorhouse.index")
 
@@ -362,8 +361,7 @@ class EmbeddedIndex:
             rows = conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
                                 (_fts_match([term]),)).fetchone()[0]
             if rows:
-                idf = math.log((total_rows - rows + 0.5) / (rows + 0.5))
-                scale += idf if idf > 0.0 else 1e-6
+                scale += bm25_idf(total_rows, rows)
         return scale
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,

@@ -14,7 +14,6 @@ the average length taken over the whole table, as FTS5 does.
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +21,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
+
+from vectorhouse.search.text import bm25_idf
 
 K1 = 1.2
 B = 0.75
@@ -316,8 +317,7 @@ class KeywordPostings:
         rows_with: list[int] = []
         for term in terms:
             hits = sum(int(s.alive[s.postings[term][0]].sum()) for s in snap.segments if term in s.postings)
-            idf = math.log((snap.rows - hits + 0.5) / (hits + 0.5))
-            idfs.append(idf if idf > 0.0 else 1e-6)
+            idfs.append(bm25_idf(snap.rows, hits))
             rows_with.append(hits)
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []

@@ -70,7 +70,7 @@ def bm25_to_unit(scores: Sequence[float], k: float = BM25_SATURATION_K) -> list[
     """Map BM25 scores (higher is better) to 0..1 by saturation ``s / (s + k)``; ``s <= 0`` gives 0.
 
     Element-wise, so a score means the same in every query. Backends whose text score is not
-    Lucene-style BM25 (e.g. Postgres ``ts_rank``, SQLite FTS5's negated ``bm25()``) must convert
+    Lucene-style BM25 (e.g. SQLite FTS5's negated ``bm25()``) must convert
     to "positive, higher is better" first and may pass a ``k`` suited to their scale.
     """
     if not k > 0:

@@ -1,7 +1,8 @@
-"""Turning any user text into safe keyword terms for the full-text paths of every backend."""
+"""Keyword text shared by every backend's full-text path: safe terms from any user text, BM25's IDF."""
 
 from __future__ import annotations
 
+import math
 import re
 
 from vectorhouse.search.rewrite import STOP_WORDS
@@ -28,3 +29,13 @@ def keyword_terms(query: str) -> list[str]:
             if len(seen) >= MAX_TERMS:
                 break
     return list(seen)
+
+
+def bm25_idf(rows: int, rows_with: int) -> float:
+    """SQLite FTS5's BM25 IDF of a term held by `rows_with` of `rows` chunks: ln((N - n + 0.5) / (n + 0.5)).
+
+    A term in more than half the chunks would get a negative weight; like FTS5 it gets 1e-6 instead,
+    so matching it still counts for a little and never against a chunk.
+    """
+    idf = math.log((rows - rows_with + 0.5) / (rows_with + 0.5))
+    return idf if idf > 0.0 else 1e-6
