@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -11,7 +13,8 @@ import pytest
 from tests.es import scratch_prefix
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk
-from vectorhouse.index.elasticsearch import ElasticsearchIndex, index_name
+from vectorhouse.index.elasticsearch import INDEX_SETTINGS, ElasticsearchIndex, index_name, mapping
+from vectorhouse.index.embedded import EmbeddedIndex
 from vectorhouse.search.filters import Comparison, matches
 
 DIM = 16
@@ -125,3 +128,48 @@ def test_an_index_with_another_mapping_is_a_startup_error(elasticsearch_url: str
 def test_bad_prefix_is_refused(elasticsearch_url: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
         ElasticsearchIndex(elasticsearch_url, DIM, prefix="Upper*")
+
+
+def test_text_search_stems_and_scores_as_the_embedded_index(index: ElasticsearchIndex, tmp_path: Path) -> None:
+    texts = ["Running experiments on otters", "the otter experiment ran long", "kelp forests grow",
+             "an experimental run", "herons nest in colonies", "otters otters otters"]
+    embedded = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=0)  # FTS5 itself
+    try:
+        for idx in (index, embedded):
+            idx.upsert("vs_stem", "file-a", chunks_of(texts), None)
+        for query in ("experiments", "otter", "Experimenting with OTTERS?", "runs", "colony herons", "zzz"):
+            found = index.search_text("vs_stem", query, 10, None)
+            reference = embedded.search_text("vs_stem", query, 10, None)
+            # The same terms (Porter stemming) match the same chunks; only the IDF formula differs.
+            assert {h.position for h in found} == {h.position for h in reference}, query
+        assert {h.position for h in index.search_text("vs_stem", "experiments", 10, None)} == {0, 1}
+        # Lucene's IDF ln(1 + (N - n + 0.5) / (n + 0.5)) per held term: "otter" in 3 of 6 chunks,
+        # "colony" in 1; one occurrence at average length scores exactly that.
+        assert index.keyword_scale("vs_stem", "otters colonies zzz") == pytest.approx(
+            math.log(1 + 3.5 / 3.5) + math.log(1 + 5.5 / 1.5), rel=1e-6)
+    finally:
+        embedded.close()
+
+
+def test_an_index_from_before_terms_gets_them(elasticsearch_url: str, prefix: str) -> None:
+    name = index_name("vs_old", prefix)
+    old = mapping(DIM)
+    del old["properties"]["terms"]
+    old["properties"]["text"] = {"type": "text", "analyzer": "standard"}  # as earlier versions made it
+    created = httpx.put(f"{elasticsearch_url}/{name}", json={"mappings": old, "settings": INDEX_SETTINGS}, timeout=60)
+    assert created.status_code == 200, created.text
+    vectors = rand_unit(np.random.default_rng(1), 3)
+    for position, text in enumerate(["running otters", "kelp", "an otter ran"]):
+        doc = {"file_id": "file-a", "position": position, "tokens": 2, "text": text,
+               "vector": vectors[position].tolist(), "attrs": []}
+        put = httpx.put(f"{elasticsearch_url}/{name}/_doc/file-a:{position}?refresh=true", json=doc, timeout=60)
+        assert put.status_code == 201, put.text
+
+    idx = ElasticsearchIndex(elasticsearch_url, DIM, prefix=prefix)
+    try:
+        assert {h.position for h in idx.search_text("vs_old", "otter runs", 10, None)} == {0, 2}
+        assert idx.keyword_scale("vs_old", "otter") > 0
+        idx.upsert("vs_old", "file-b", chunks_of(["otters again"]), None)
+        assert {h.file_id for h in idx.search_text("vs_old", "otter", 10, None)} == {"file-a", "file-b"}
+    finally:
+        idx.close()

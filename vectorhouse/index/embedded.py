@@ -17,9 +17,10 @@ import hnswlib
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.index.keywords import TOKENIZE, KeywordPostings
+from vectorhouse.index.keywords import KeywordPostings
 from vectorhouse.search.filters import Filter, matches
 from vectorhouse.search.text import bm25_idf, keyword_terms
+from vectorhouse.search.tokens import TOKENIZE
 
 log = logging.getLogger("vectorhouse.index")
 

@@ -16,30 +16,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
 from vectorhouse.search.text import bm25_idf
+from vectorhouse.search.tokens import KeywordTokenizer, Occurrences, occurrences_sql
 
 K1 = 1.2
 B = 0.75
-TOKENIZE = "porter unicode61 remove_diacritics 2"
 
-# One row per term: (term, its row ids "1,5,9", their term frequencies "2,1,1"). A row per term, not
-# per (term, row): fetching 600k rows one by one hands the GIL over 600k times while searches run.
-Occurrences = list[tuple[str, str, str]]
 Postings = dict[str, tuple[np.ndarray, np.ndarray]]
-
-
-def occurrences_sql(vocab: str) -> str:
-    """The query that reads `Occurrences` from an fts5vocab 'instance' table."""
-    return (
-        "SELECT term, group_concat(doc), group_concat(n) FROM "
-        f"(SELECT term, doc, count(*) AS n FROM {vocab} GROUP BY term, doc) GROUP BY term"
-    )
 
 
 def _postings(occurrences: Occurrences, ids: np.ndarray) -> tuple[Postings, np.ndarray]:
@@ -135,48 +124,6 @@ class _Snapshot:
     tokens: float  # their total length
 
 
-class _Tokenizer:
-    """FTS5's tokenizer itself, on an in-memory scratch table, so terms are exactly the index's."""
-
-    def __init__(self) -> None:
-        self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        self._conn.execute(f"CREATE VIRTUAL TABLE scratch USING fts5(text, tokenize='{TOKENIZE}')")
-        self._conn.execute("CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, 'instance')")
-        self._lock = threading.Lock()
-        self._words: dict[str, tuple[str, ...]] = {}
-
-    def occurrences(self, rows: Iterable[tuple[int, str]]) -> Occurrences:
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                self._conn.executemany("INSERT INTO scratch(rowid, text) VALUES (?, ?)", rows)
-                found = self._conn.execute(occurrences_sql("scratch_terms")).fetchall()
-            finally:
-                self._conn.execute("ROLLBACK")
-            return found
-
-    def words(self, words: Sequence[str]) -> list[tuple[str, ...]]:
-        """Each word's tokens, in order (a word like ``e_coli`` is two: FTS5 makes it a phrase)."""
-        known = {w: self._words.get(w) for w in words}
-        missing = [w for w, tokens in known.items() if tokens is None]
-        if missing:
-            tokens_of: dict[int, list[str]] = {}
-            with self._lock:
-                self._conn.execute("BEGIN")
-                try:
-                    self._conn.executemany("INSERT INTO scratch(rowid, text) VALUES (?, ?)",
-                                           list(enumerate(missing, 1)))
-                    for term, doc in self._conn.execute("SELECT term, doc FROM scratch_terms ORDER BY doc, offset"):
-                        tokens_of.setdefault(doc, []).append(term)
-                finally:
-                    self._conn.execute("ROLLBACK")
-                if len(self._words) > 100_000:  # bounded: user text is unbounded
-                    self._words.clear()
-                for doc, word in enumerate(missing, 1):
-                    known[word] = self._words[word] = tuple(tokens_of.get(doc, ()))
-        return [known[w] or () for w in words]
-
-
 class KeywordPostings:
     """BM25 postings over every row of the FTS5 table.
 
@@ -190,7 +137,7 @@ class KeywordPostings:
         self._snapshot: _Snapshot | None = None
         self._pending: list[Callable[[], None]] | None = None
         self._stores: dict[str, int] = {}
-        self._tokenizer = _Tokenizer()
+        self._tokenizer = KeywordTokenizer()
         # A hybrid search asks for the same query's matches up to three times (search, keyword scale,
         # scores of vector-only candidates); they hold while the snapshot is the same object.
         self._recent: dict[tuple[str, tuple[str, ...]], tuple[_Snapshot, KeywordMatches]] = {}
