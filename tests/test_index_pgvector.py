@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,24 @@ def row_count(url: str, store_id: str, file_id: str | None = None, table: str = 
     return int(row[0])
 
 
+def run_concurrently(work: Callable[[int], None], threads: int) -> None:
+    """work(0) .. work(threads - 1) at once, each on its own thread; any exception fails the test."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    started = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join()
+    assert not errors, errors
+
+
 # ---------------------------------------------------------------------------------------- writes
 
 
@@ -172,23 +190,13 @@ def test_nul_characters_are_harmless(index: PgvectorIndex, store: str) -> None:
 
 
 def test_concurrent_upserts_of_one_file_leave_one_copy(index: PgvectorIndex, store: str, postgres_url: str) -> None:
-    errors: list[BaseException] = []
-
     def work(i: int) -> None:
-        try:
-            for _ in range(5):
-                index.upsert(store, "file-a", chunks_of([f"w{i} a", f"w{i} b", f"w{i} c"], seed=i), {"i": i})
-                index.search_vector(store, rand_unit(np.random.default_rng(i)), 3, None)
-                index.search_text(store, f"w{i}", 3, Comparison("i", "gte", 0))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for _ in range(5):
+            index.upsert(store, "file-a", chunks_of([f"w{i} a", f"w{i} b", f"w{i} c"], seed=i), {"i": i})
+            index.search_vector(store, rand_unit(np.random.default_rng(i)), 3, None)
+            index.search_text(store, f"w{i}", 3, Comparison("i", "gte", 0))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_concurrently(work, 6)
     assert row_count(postgres_url, store, "file-a") == 3
     texts = index.file_chunks(store, "file-a")
     assert len({t.split()[0] for t in texts}) == 1  # all three chunks from the same (last) writer
@@ -364,22 +372,13 @@ def test_keyword_statistics_follow_every_write(index: PgvectorIndex, store: str,
     index.upsert(store, "file-a", chunks_of(["otters sleep", "the tide turns"]), None)  # a retried job
     index.delete_file(store, "file-b")
     index.delete_file(store, "file-missing")
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            for n in range(3):
-                index.upsert(store, f"file-{i % 3}", chunks_of([f"w{i} shared {n}", "shared words", f"w{n}"]), None)
-                index.delete_file(store, f"file-{(i + 1) % 3}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        for n in range(3):
+            index.upsert(store, f"file-{i % 3}", chunks_of([f"w{i} shared {n}", "shared words", f"w{n}"]), None)
+            index.delete_file(store, f"file-{(i + 1) % 3}")
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_concurrently(work, 6)
     index.upsert(store, "file-z", chunks_of(["herons nest high"]), None)
     kept, counted = _keyword_statistics(postgres_url, store)
     assert kept == counted and any(lexeme == "heron" for lexeme, _ in kept)
