@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,26 +105,30 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@contextmanager
+def serving(backend: str, data_dir: Path, request: pytest.FixtureRequest,
+            extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server whose stores default to `backend`, on a scratch database / index prefix of its own."""
+    with ExitStack() as stack:
+        env = dict(extra_env or {})
+        if backend == "elasticsearch":
+            es_url = request.getfixturevalue("elasticsearch_url")
+            env.update(elasticsearch_env(es_url, stack.enter_context(scratch_prefix(es_url))))
+        elif backend != "embedded":
+            url = stack.enter_context(scratch_database(request.getfixturevalue("postgres_url")))
+            env.update(backend_env(backend, url))
+        srv = start_server(data_dir, env)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+
 @pytest.fixture(scope="session")
 def server(backend: str, tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp(f"vh-{backend}") / "data"
-    if backend == "embedded":
-        srv = start_server(data_dir)
+    with serving(backend, tmp_path_factory.mktemp(f"vh-{backend}") / "data", request) as srv:
         yield srv
-        srv.stop()
-        return
-    if backend == "elasticsearch":
-        es_url = request.getfixturevalue("elasticsearch_url")
-        with scratch_prefix(es_url) as prefix:
-            srv = start_server(data_dir, elasticsearch_env(es_url, prefix))
-            yield srv
-            srv.stop()
-        return
-    with scratch_database(request.getfixturevalue("postgres_url")) as url:
-        srv = start_server(data_dir, backend_env(backend, url))
-        yield srv
-        srv.stop()
 
 
 @pytest.fixture(scope="session")

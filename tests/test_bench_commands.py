@@ -53,12 +53,25 @@ def test_bench_search_then_fusion_on_the_same_data_dir(tiny: Path, tmp_path: Pat
 
     assert main(["bench", "fusion", str(tiny), "--data-dir", str(data_dir)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert "test (2)" in table[0] and "train (1)" in table[0]  # judged queries per split
-    rows = {line[:62].strip(): [float(x) for x in line[62:].split()] for line in table[1:]}
-    served = rows["served: top 50 of each, both signals, s/(s+sum idf), 0.5/0.5"]
+    assert "embedding model all-MiniLM-L6-v2" in table[0]
+    assert "test (2)" in table[1] and "train (1)" in table[1]  # judged queries per split
+    rows = {name.strip(): [float(x) for x in values] for name, *values in (line.rsplit(None, 2) for line in table[2:])}
+    served = rows["served: top 50 of each, both signals, cosine from the store's mean, s/(s+all idf), 0.5/0.5"]
     assert served[0] == pytest.approx(1.0)  # what bench search measured
-    assert set(rows) >= {"vectors only", "BM25 only", "s/(s+sum idf), 0.5/0.5, both signals for every chunk"}
+    assert set(rows) >= {"vectors only", "BM25 only", "RRF (k=60) of the two rankings",
+                         "before: cosine, s/(s+held idf), 0.5/0.5"}
     assert all(0.0 <= value <= 1.0 for values in rows.values() for value in values)
+
+
+def test_bench_quality_reports_every_mode_and_the_rrf_reference(tiny: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "quality", str(tiny), "--data-dir", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    assert "embedding model all-MiniLM-L6-v2" in out
+    rows = dict(re.findall(r"^\| ([a-z_ ()]+) \| ([0-9.]+) \|", out, re.MULTILINE))
+    assert set(rows) == {"hybrid (default)", "semantic", "full_text", "rrf (reference)"}
+    assert float(rows["hybrid (default)"]) == pytest.approx(1.0) and float(rows["rrf (reference)"]) > 0.5
+    assert re.search(r"hybrid - rrf [+-][0-9.]+", out)
 
 
 def test_bench_fusion_without_the_store_says_how_to_make_it(tiny: Path, tmp_path: Path,

@@ -28,7 +28,7 @@ def prefix(elasticsearch_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def index(elasticsearch_url: str, prefix: str) -> Iterator[ElasticsearchIndex]:
-    idx = ElasticsearchIndex(elasticsearch_url, DIM, prefix=prefix)
+    idx = ElasticsearchIndex(elasticsearch_url, prefix=prefix)
     yield idx
     idx.close()
 
@@ -122,18 +122,18 @@ def test_an_index_with_another_mapping_is_a_startup_error(elasticsearch_url: str
     }, timeout=60)
     assert created.status_code == 200, created.text
     with pytest.raises(ValueError, match=name):
-        ElasticsearchIndex(elasticsearch_url, DIM, prefix=prefix)
+        ElasticsearchIndex(elasticsearch_url, prefix=prefix)
 
 
 def test_bad_prefix_is_refused(elasticsearch_url: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
-        ElasticsearchIndex(elasticsearch_url, DIM, prefix="Upper*")
+        ElasticsearchIndex(elasticsearch_url, prefix="Upper*")
 
 
 def test_text_search_stems_and_scores_as_the_embedded_index(index: ElasticsearchIndex, tmp_path: Path) -> None:
     texts = ["Running experiments on otters", "the otter experiment ran long", "kelp forests grow",
              "an experimental run", "herons nest in colonies", "otters otters otters"]
-    embedded = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=0)  # FTS5 itself
+    embedded = EmbeddedIndex(tmp_path / "index.db", keyword_postings_max_chunks=0)  # FTS5 itself
     try:
         for idx in (index, embedded):
             idx.upsert("vs_stem", "file-a", chunks_of(texts), None)
@@ -143,10 +143,10 @@ def test_text_search_stems_and_scores_as_the_embedded_index(index: Elasticsearch
             # The same terms (Porter stemming) match the same chunks; only the IDF formula differs.
             assert {h.position for h in found} == {h.position for h in reference}, query
         assert {h.position for h in index.search_text("vs_stem", "experiments", 10, None)} == {0, 1}
-        # Lucene's IDF ln(1 + (N - n + 0.5) / (n + 0.5)) per held term: "otter" in 3 of 6 chunks,
-        # "colony" in 1; one occurrence at average length scores exactly that.
+        # Lucene's IDF ln(1 + (N - n + 0.5) / (n + 0.5)) per term: "otter" in 3 of 6 chunks, "colony"
+        # in 1, "zzz" in none (the largest IDF); one occurrence at average length scores exactly that.
         assert index.keyword_scale("vs_stem", "otters colonies zzz") == pytest.approx(
-            math.log(1 + 3.5 / 3.5) + math.log(1 + 5.5 / 1.5), rel=1e-6)
+            math.log(1 + 3.5 / 3.5) + math.log(1 + 5.5 / 1.5) + math.log(1 + 6.5 / 0.5), rel=1e-6)
     finally:
         embedded.close()
 
@@ -165,7 +165,7 @@ def test_an_index_from_before_terms_gets_them(elasticsearch_url: str, prefix: st
         put = httpx.put(f"{elasticsearch_url}/{name}/_doc/file-a:{position}?refresh=true", json=doc, timeout=60)
         assert put.status_code == 201, put.text
 
-    idx = ElasticsearchIndex(elasticsearch_url, DIM, prefix=prefix)
+    idx = ElasticsearchIndex(elasticsearch_url, prefix=prefix)
     try:
         assert {h.position for h in idx.search_text("vs_old", "otter runs", 10, None)} == {0, 2}
         assert idx.keyword_scale("vs_old", "otter") > 0

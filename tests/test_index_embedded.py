@@ -26,7 +26,7 @@ def _owners(path: Path) -> list[tuple[int, str, str]]:
 
 
 def test_keyword_search_is_scoped_to_the_store_and_filter(tmp_path: Path) -> None:
-    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    index = EmbeddedIndex(tmp_path / "index.db")
     index.upsert("vs_a", "file-1", [_chunk(0, "kingfishers dive for fish")], {"group": "x"})
     index.upsert("vs_a", "file-2", [_chunk(0, "kingfishers nest in riverbanks")], {"group": "y"})
     index.upsert("vs_b", "file-3", [_chunk(0, "kingfishers everywhere kingfishers")], None)
@@ -42,12 +42,12 @@ def test_keyword_search_is_scoped_to_the_store_and_filter(tmp_path: Path) -> Non
 
 def test_an_index_written_before_chunk_owners_is_upgraded_on_open(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
-    old = EmbeddedIndex(path, DIM)
+    old = EmbeddedIndex(path)
     old.upsert("vs_a", "file-1", [_chunk(0, "herons stand still"), _chunk(1, "herons strike fast")], None)
     old.close()
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE chunk_owners")  # the layout of an index written by an older vectorhouse
-    upgraded = EmbeddedIndex(path, DIM)
+    upgraded = EmbeddedIndex(path)
     assert len(_owners(path)) == 2
     assert {h.position for h in upgraded.search_text("vs_a", "herons", 10, None)} == {0, 1}
     upgraded.close()

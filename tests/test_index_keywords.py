@@ -1,4 +1,4 @@
-"""The embedded index's in-memory BM25 postings give exactly SQLite FTS5's answers, through every write."""
+"""The embedded index's in-memory BM25 postings give exactly SQLite FTS5's answers over each store's own rows."""
 
 from __future__ import annotations
 
@@ -37,40 +37,48 @@ def _ready(index: EmbeddedIndex) -> None:
 
 
 def _assert_same_as_sqlite(index: EmbeddedIndex, rng: random.Random, stores: list[str],
-                           files: dict[str, list[str]]) -> None:
+                           files: dict[str, list[str]], own: dict[str, EmbeddedIndex] | None = None) -> None:
+    """Postings of `index` against FTS5's bm25(): of `index` itself when it holds one store, else of an
+    index holding only that store's rows (`own`), whose statistics are that store's alone."""
     checked = 0
     for _ in range(60):
         store = rng.choice(stores)
+        reference = own[store] if own is not None else index
         terms = keyword_terms(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))))
         allowed = None
         if files.get(store) and rng.random() < 0.3:
             allowed = set(rng.sample(files[store], max(1, len(files[store]) // 2)))
         k = rng.choice([1, 5, 50])
         found = index._keywords.search(store, terms, k, allowed)
-        expected = index._search_text_sql(store, terms, k, allowed)
+        expected = reference._hits(reference._search_text_sql(store, terms, k, allowed))
         if found is None:  # a word FTS5 splits into a phrase ("covid-19" is not one: \w+ splits it first)
             continue
-        assert [row for row, _ in found] == [row for row, _ in expected], terms
-        assert [score for _, score in found] == pytest.approx([score for _, score in expected], rel=1e-12)
+        hits = index._hits(found)
+        assert [h.key for h in hits] == [h.key for h in expected], terms
+        assert [h.score for h in hits] == pytest.approx([h.score for h in expected], rel=1e-12)
         checked += 1
     assert checked >= 50
 
 
 def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Path) -> None:
     rng = random.Random(11)
-    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    index = EmbeddedIndex(tmp_path / "index.db")
     stores = ["vs_a", "vs_b", "vs_c"]
     files: dict[str, list[str]] = {s: [] for s in stores}
+    # Every write of a store again into an index of its own, keyword_postings_max_chunks=0: FTS5 scores.
+    own = {s: EmbeddedIndex(tmp_path / f"{s}.db", keyword_postings_max_chunks=0) for s in stores}
 
     def upsert(store: str, file_id: str) -> None:
-        index.upsert(store, file_id, [_chunk(p, _text(rng)) for p in range(rng.randint(1, 4))], None)
+        chunks = [_chunk(p, _text(rng)) for p in range(rng.randint(1, 4))]
+        for target in (index, own[store]):
+            target.upsert(store, file_id, chunks, None)
         if file_id not in files[store]:
             files[store].append(file_id)
 
     for i in range(40):
         upsert(rng.choice(stores), f"file-{i}")
     _ready(index)
-    _assert_same_as_sqlite(index, rng, stores, files)
+    _assert_same_as_sqlite(index, rng, stores, files, own)
 
     for i in range(40, 120):  # enough single-file segments to merge several times
         upsert(rng.choice(stores), f"file-{i}")
@@ -80,20 +88,41 @@ def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Pat
     for store in stores:
         for file_id in rng.sample(files[store], 4):
             index.delete_file(store, file_id)
+            own[store].delete_file(store, file_id)
             files[store].remove(file_id)
-    _assert_same_as_sqlite(index, rng, stores, files)
+    _assert_same_as_sqlite(index, rng, stores, files, own)
     assert len(index._keywords._snapshot.segments) < 10  # merged, not one per file
 
     index.delete_store("vs_b")
+    own["vs_b"].delete_store("vs_b")
     files["vs_b"] = []
     upsert("vs_b", "file-new")
-    _assert_same_as_sqlite(index, rng, stores, files)
+    _assert_same_as_sqlite(index, rng, stores, files, own)
+    for target in (index, *own.values()):
+        target.close()
+
+
+def test_a_store_scores_by_its_own_rows(tmp_path: Path) -> None:
+    """A word common in one store and rare in another weighs what it does in the store searched."""
+    index = EmbeddedIndex(tmp_path / "index.db")
+    for i in range(30):  # a big store where "kinase" is everywhere
+        index.upsert("vs_big", f"file-{i}", [_chunk(0, f"kinase protein {i} cell")], None)
+    index.upsert("vs_small", "file-a", [_chunk(0, "kinase signal")], None)
+    for i, text in enumerate(["zebrafish fish", "tumour suppressor", "vitamin delta"]):
+        index.upsert("vs_small", f"file-{i + 1}", [_chunk(0, text)], None)
+    _ready(index)
+    small = index._keywords.matches("vs_small", ["kinase"])
+    assert small is not None and small.rows == 4 and small.rows_with == [1]
+    assert small.idfs == [pytest.approx(np.log((4 - 1 + 0.5) / (1 + 0.5)))]
+    assert index.keyword_scale("vs_small", "kinase zebra") == pytest.approx(
+        np.log(3.5 / 1.5) + np.log(4.5 / 0.5))  # "zebra" is in no chunk: the largest IDF
+    assert index.keyword_scale("vs_small", "nothing here") == 0.0
     index.close()
 
 
 def test_writes_made_while_the_postings_load_are_replayed(tmp_path: Path) -> None:
     rng = random.Random(5)
-    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    index = EmbeddedIndex(tmp_path / "index.db")
     files: dict[str, list[str]] = {"vs_a": [f"file-{i}" for i in range(20)]}
     for file_id in files["vs_a"]:
         index.upsert("vs_a", file_id, [_chunk(0, _text(rng))], None)
@@ -120,7 +149,7 @@ def test_writes_made_while_the_postings_load_are_replayed(tmp_path: Path) -> Non
 
 
 def test_a_word_fts5_reads_as_a_phrase_is_answered_by_sqlite(tmp_path: Path) -> None:
-    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    index = EmbeddedIndex(tmp_path / "index.db")
     index.upsert("vs_a", "file-1", [_chunk(0, "e coli strains grow"), _chunk(1, "coli e strains")], None)
     _ready(index)
     assert index._keywords.search("vs_a", ["e_coli"], 10, None) is None  # "e_coli" is the phrase "e coli"
@@ -131,7 +160,7 @@ def test_a_word_fts5_reads_as_a_phrase_is_answered_by_sqlite(tmp_path: Path) -> 
 
 
 def test_above_the_size_limit_sqlite_scores_until_deletes_make_room(tmp_path: Path) -> None:
-    index = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=3)
+    index = EmbeddedIndex(tmp_path / "index.db", keyword_postings_max_chunks=3)
     for i in range(5):
         index.upsert("vs_a", f"file-{i}", [_chunk(0, f"heron number {i}")], None)
     assert index.keyword_postings(wait=30) == "too_big"
@@ -148,7 +177,7 @@ def test_above_the_size_limit_sqlite_scores_until_deletes_make_room(tmp_path: Pa
 
 def test_deleted_rows_are_dropped_from_memory_once_they_are_most_of_a_segment(tmp_path: Path) -> None:
     rng = random.Random(3)
-    index = EmbeddedIndex(tmp_path / "index.db", DIM)
+    index = EmbeddedIndex(tmp_path / "index.db")
     for i in range(30):
         index.upsert("vs_a", f"file-{i}", [_chunk(0, _text(rng)), _chunk(1, _text(rng))], None)
     _ready(index)  # one segment of 60 rows, read from the table

@@ -36,7 +36,7 @@ DIM = 16
 
 @pytest.fixture(scope="module")
 def index(postgres_url: str) -> Iterator[PgvectorIndex]:
-    idx = PgvectorIndex(postgres_url, DIM)
+    idx = PgvectorIndex(postgres_url)
     yield idx
     idx.close()
 
@@ -44,7 +44,7 @@ def index(postgres_url: str) -> Iterator[PgvectorIndex]:
 @pytest.fixture(scope="module")
 def ann_index(postgres_url: str) -> Iterator[PgvectorIndex]:
     """Never takes the exact-scan shortcut: every vector search goes through HNSW (and its fallback)."""
-    idx = PgvectorIndex(postgres_url, DIM, exact_search_max_chunks=0)
+    idx = PgvectorIndex(postgres_url, exact_search_max_chunks=0)
     yield idx
     idx.close()
 
@@ -171,13 +171,13 @@ def test_set_attributes_changes_filter_results(any_index: PgvectorIndex, store: 
     assert {h.file_id for h in index.search_vector(store, q, 10, Comparison("colour", "ne", "blue"))} == {"file-b"}
 
 
-def test_wrong_dimension_is_refused(index: PgvectorIndex, store: str, postgres_url: str) -> None:
+def test_vectors_no_hnsw_index_can_hold_are_refused(index: PgvectorIndex, store: str) -> None:
     with pytest.raises(ValueError, match="dimension"):
-        index.upsert(store, "file-a", [Chunk(0, "x", 1, np.ones(DIM + 1, np.float32))], None)
-    with pytest.raises(ValueError, match="dimension"):
-        index.search_vector(store, np.ones(DIM - 1, np.float32), 3, None)
-    with pytest.raises(ValueError, match=rf"vector\({DIM}\)"):
-        PgvectorIndex(postgres_url, DIM * 2)
+        index.upsert(store, "file-a", [Chunk(0, "x", 1, np.ones(4001, np.float32))], None)
+    with pytest.raises(ValueError, match="different dimensions"):
+        index.upsert(store, "file-a", [Chunk(0, "x", 1, np.ones(DIM, np.float32)),
+                                       Chunk(1, "y", 1, np.ones(DIM + 1, np.float32))], None)
+    assert index.file_chunks(store, "file-a") == []
 
 
 def test_nul_characters_are_harmless(index: PgvectorIndex, store: str) -> None:
@@ -203,7 +203,7 @@ def test_concurrent_upserts_of_one_file_leave_one_copy(index: PgvectorIndex, sto
 
 
 def test_simple_pool_fallback(postgres_url: str, store: str) -> None:
-    idx = PgvectorIndex(postgres_url, DIM, use_psycopg_pool=False, max_pool_size=2)
+    idx = PgvectorIndex(postgres_url, use_psycopg_pool=False, max_pool_size=2)
     try:
         idx.upsert(store, "file-a", chunks_of(["fallback pool works"]), None)
         assert [h.file_id for h in idx.search_text(store, "pool", 5, None)] == ["file-a"]
@@ -226,7 +226,7 @@ def test_ensure_schema_concurrently_on_a_fresh_database(postgres_url: str) -> No
             try:
                 with psycopg.connect(url) as conn:
                     barrier.wait()
-                    ensure_schema(conn, DIM)
+                    ensure_schema(conn)
             except BaseException as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
@@ -238,7 +238,9 @@ def test_ensure_schema_concurrently_on_a_fresh_database(postgres_url: str) -> No
         assert not errors
         with psycopg.connect(url) as conn:
             names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
-        assert {f"{TABLE}_embedding_hnsw", f"{TABLE}_tsv", f"{TABLE}_store_file"} <= names
+        assert {f"{TABLE}_tsv", f"{TABLE}_store_file"} <= names
+        # Vector indexes are per dimension, made when a dimension's first rows are written.
+        assert not any("hnsw" in name for name in names)
 
 
 # ---------------------------------------------------------------------------------- vector search
@@ -397,7 +399,7 @@ def test_keyword_statistics_are_counted_for_a_database_that_predates_them(postgr
     with scratch_database(postgres_url) as url:
         if url == postgres_url:
             pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url, DIM)
+        idx = PgvectorIndex(url)
         try:
             for i, text in enumerate(["otters eat crabs", "crabs crabs", "kelp forest", "otters sleep"]):
                 idx.upsert("vs_old", f"file-{i}", chunks_of([text], seed=i), None)
@@ -407,7 +409,7 @@ def test_keyword_statistics_are_counted_for_a_database_that_predates_them(postgr
         with psycopg.connect(url) as conn:
             conn.execute(f"DROP TABLE {TERMS_TABLE}, {STORES_TABLE}")  # as a database of an earlier version
             conn.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")
-        idx = PgvectorIndex(url, DIM)
+        idx = PgvectorIndex(url)
         try:
             assert [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)] == before
             assert len(before) == 3
@@ -509,12 +511,10 @@ def test_nan_attribute_filters_do_not_crash(index: PgvectorIndex, store: str) ->
 
 def test_wide_embeddings_use_a_halfvec_hnsw_index(postgres_url: str) -> None:
     wide = 3072  # text-embedding-3-large: over pgvector's 2000-dimension limit for vector HNSW
-    with pytest.raises(ValueError, match="dimension"):
-        PgvectorIndex(postgres_url, 4001)
     with scratch_database(postgres_url) as url:
         if url == postgres_url:
             pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url, wide, exact_search_max_chunks=0)
+        idx = PgvectorIndex(url, exact_search_max_chunks=0)
         try:
             rng = np.random.default_rng(30)
             m = rng.normal(size=(300, wide)).astype(np.float32)
@@ -531,8 +531,95 @@ def test_wide_embeddings_use_a_halfvec_hnsw_index(postgres_url: str) -> None:
             assert [h.position for h in idx.search_vector("vs_wide", q, 3, Comparison("f", "eq", 2))] != []
             with psycopg.connect(url) as conn:
                 (indexdef,) = conn.execute(
-                    "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{TABLE}_embedding_hnsw",)
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{TABLE}_hnsw_3072",)
                 ).fetchone() or ("",)
             assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef
         finally:
             idx.close()
+
+
+def _plan(url: str, dimension: int) -> str:
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        rows = conn.execute(
+            f"EXPLAIN SELECT id FROM {TABLE} WHERE vector_dims(embedding) = {dimension} AND store_id = 'x' "
+            f"ORDER BY (embedding::vector({dimension})) <=> %s::vector({dimension}) LIMIT 5",
+            (str([0.5] * dimension),),
+        ).fetchall()
+    return "\n".join(r[0] for r in rows)
+
+
+def test_stores_of_different_dimensions_live_side_by_side(postgres_url: str) -> None:
+    """One table holds every store; each dimension in use has its own HNSW index, which its searches use."""
+    with scratch_database(postgres_url) as url:
+        if url == postgres_url:
+            pytest.skip("no CREATEDB privilege for a fresh database")
+        idx = PgvectorIndex(url, exact_search_max_chunks=0)
+        try:
+            rng = np.random.default_rng(40)
+            expected = {}
+            for store, dim in (("vs_small", 8), ("vs_wide", 24)):
+                m = rng.normal(size=(60, dim)).astype(np.float32)
+                m /= np.linalg.norm(m, axis=1, keepdims=True)
+                for f in range(3):
+                    idx.upsert(store, f"file-{f}", [Chunk(p, f"{store} text {p}", 1, m[f * 20 + p]) for p in range(20)],
+                               {"f": f})
+                q = unit(m[27] + 0.05 * rng.normal(size=dim))
+                top = np.argsort(-(m @ q))[:5]
+                in_file_0 = np.argsort(-(m[:20] @ q))[:5]
+                expected[store] = (q, [(f"file-{i // 20}", i % 20) for i in top],
+                                   [("file-0", int(i)) for i in in_file_0])
+            for store, (q, keys, filtered) in expected.items():
+                assert [h.key for h in idx.search_vector(store, q, 5, None)] == keys
+                assert [h.key for h in idx.search_vector(store, q, 5, Comparison("f", "eq", 0))] == filtered
+                assert {h.file_id for h in idx.search_text(store, "text", 100, None)} == {"file-0", "file-1", "file-2"}
+            assert "index_chunks_hnsw_8" in _plan(url, 8) and "index_chunks_hnsw_24" in _plan(url, 24)
+            idx.delete_store("vs_small")
+            assert idx.search_vector("vs_wide", expected["vs_wide"][0], 5, None)[0].key == expected["vs_wide"][1][0]
+        finally:
+            idx.close()
+
+
+def test_a_table_of_one_fixed_dimension_is_upgraded(postgres_url: str) -> None:
+    """A database written before stores chose models has vector(d), one HNSW index and no vector sums."""
+    with scratch_database(postgres_url) as url:
+        if url == postgres_url:
+            pytest.skip("no CREATEDB privilege for a fresh database")
+        idx = PgvectorIndex(url)
+        try:
+            idx.upsert("vs_old", "file-a", chunks_of(["old otters", "old crabs"], seed=3), None)
+        finally:
+            idx.close()
+        with psycopg.connect(url) as conn:  # as an earlier version left it
+            conn.execute(f"DROP INDEX {TABLE}_hnsw_{DIM}")
+            conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({DIM})")
+            conn.execute(f"CREATE INDEX {TABLE}_embedding_hnsw ON {TABLE} USING hnsw (embedding vector_cosine_ops)")
+            conn.execute(f"ALTER TABLE {STORES_TABLE} DROP COLUMN vector_sum")
+        idx = PgvectorIndex(url, exact_search_max_chunks=0)
+        try:
+            old = chunks_of(["old otters", "old crabs"], seed=3)
+            q = old[1].vector
+            assert idx.search_vector("vs_old", q, 1, None)[0].key == ("file-a", 1)
+            np.testing.assert_allclose(idx.mean_vector("vs_old"), (old[0].vector + old[1].vector) / 2, atol=1e-6)
+            idx.upsert("vs_new", "file-b", [Chunk(0, "new", 1, unit(np.ones(DIM + 4)))], None)
+            assert idx.search_vector("vs_new", unit(np.ones(DIM + 4)), 1, None)[0].key == ("file-b", 0)
+            with psycopg.connect(url) as conn:
+                kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                                    "WHERE attrelid = %s::regclass AND attname = 'embedding'", (TABLE,)).fetchone()
+                names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
+            assert kind == ("vector",)
+            assert {f"{TABLE}_hnsw_{DIM}", f"{TABLE}_hnsw_{DIM + 4}"} <= names
+            assert f"{TABLE}_embedding_hnsw" not in names
+        finally:
+            idx.close()
+
+
+def test_a_number_matches_the_signed_form_postgresql_parses_after_a_hyphen(index: PgvectorIndex, store: str) -> None:
+    index.upsert(store, "file-a", chunks_of(["Error XJ-4471 appears in the logs", "covid-19 wards", "xj units"]),
+                 None)
+    # 'XJ-4471' is 'xj' and '-4471' to PostgreSQL; "4471" in the query stands for the form held more.
+    assert [h.position for h in index.search_text(store, "XJ-4471", 5, None)] == [0, 2]
+    assert {h.position for h in index.search_text(store, "4471", 5, None)} == {0}
+    assert {h.position for h in index.search_text(store, "covid 19", 5, None)} == {1}
+    # Held once, "4471" weighs what a word held once does: no term of "XJ-4471" counts as lacked.
+    assert index.keyword_scale(store, "4471 covid") == pytest.approx(2 * index.keyword_scale(store, "covid"), rel=1e-6)

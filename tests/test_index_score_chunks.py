@@ -1,4 +1,4 @@
-"""`Index.score_chunks` and `Index.keyword_scale` on every backend, against what the searches score."""
+"""`Index.score_chunks`, `keyword_scale` and `mean_vector` on every backend, against what the searches score."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ TEXTS = [
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
     idx: Index
     if request.param == "embedded":
-        idx = EmbeddedIndex(tmp_path / "index.db", DIM)
+        idx = EmbeddedIndex(tmp_path / "index.db")
     elif request.param == "embedded-sqlite":  # keyword scores from FTS5 itself, not the postings
-        idx = EmbeddedIndex(tmp_path / "index.db", DIM, keyword_postings_max_chunks=0)
+        idx = EmbeddedIndex(tmp_path / "index.db", keyword_postings_max_chunks=0)
     elif request.param == "pgvector":
-        idx = PgvectorIndex(request.getfixturevalue("postgres_url"), DIM)
+        idx = PgvectorIndex(request.getfixturevalue("postgres_url"))
     else:
         with scratch_prefix(request.getfixturevalue("elasticsearch_url")) as prefix:
-            idx = ElasticsearchIndex(request.getfixturevalue("elasticsearch_url"), DIM, prefix=prefix)
+            idx = ElasticsearchIndex(request.getfixturevalue("elasticsearch_url"), prefix=prefix)
             yield idx
             idx.close()
             return
@@ -91,7 +91,31 @@ def test_keyword_scale_is_the_score_of_every_term_once_at_average_length(index: 
     best = index.search_text(store, "otter heron", 5, None)
     assert [h.position for h in best] == [3]
     assert scale > 0 and best[0].score == pytest.approx(scale, rel=2e-3)
-    # A term the store does not hold adds nothing: no chunk could match it.
-    assert index.keyword_scale(store, "otter heron zzzquux") == pytest.approx(scale, rel=1e-9)
-    assert index.keyword_scale(store, "zzzquux") == 0.0
+    # A term the store does not hold counts at the largest IDF, above that of a term held once ("otter"):
+    # a chunk matching only part of the question gets a keyword signal for only that part.
+    held_once = index.keyword_scale(store, "otter")
+    assert held_once == pytest.approx(scale / 2, rel=1e-6)
+    lacked = index.keyword_scale(store, "otter heron zzzquux") - scale
+    assert held_once * 1.1 < lacked < held_once * 3
+    assert index.keyword_scale(store, "otter heron zzzquux yyyquux") == pytest.approx(scale + 2 * lacked, rel=1e-6)
+    assert index.keyword_scale(store, "zzzquux") == 0.0  # no chunk can match: no keyword signal at all
     assert index.keyword_scale(store, "?!") == 0.0
+
+
+def test_mean_vector_is_the_mean_of_the_store_s_chunk_vectors(index: Index) -> None:
+    rng = np.random.default_rng(12)
+    store, other = f"vs_{uuid.uuid4().hex[:10]}", f"vs_{uuid.uuid4().hex[:10]}"
+    assert index.mean_vector(store) is None
+    vectors = _unit(rng, 12)
+    for f in range(3):
+        index.upsert(store, f"file-{f}", [Chunk(p, f"text {f} {p}", 2, vectors[4 * f + p]) for p in range(4)], None)
+    index.upsert(other, "file-0", [Chunk(0, "elsewhere", 1, _unit(rng, 1)[0])], None)
+    mean = index.mean_vector(store)
+    assert mean is not None and mean.shape == (DIM,)
+    np.testing.assert_allclose(mean, vectors.mean(axis=0), atol=1e-5)
+    index.delete_file(store, "file-1")  # every backend follows deletes (Elasticsearch: its sample anew)
+    np.testing.assert_allclose(index.mean_vector(store), vectors[[0, 1, 2, 3, 8, 9, 10, 11]].mean(axis=0), atol=1e-5)
+    index.upsert(store, "file-2", [Chunk(0, "replaced", 1, vectors[5])], None)  # and replacements
+    np.testing.assert_allclose(index.mean_vector(store), vectors[[0, 1, 2, 3, 5]].mean(axis=0), atol=1e-5)
+    index.delete_store(store)
+    assert index.mean_vector(store) is None

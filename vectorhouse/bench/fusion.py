@@ -2,9 +2,10 @@
 
 Ranking experiments need both signals for every chunk and every query, which /search never returns.
 This reads a data dir that `bench search` or `bench quality` filled (`--data-dir`), computes each
-judged query's cosine and BM25 (FTS5's formula, from the index's own postings) against every chunk
-of the dataset's store, and prints document nDCG@10 per qrels split for a fixed set of fusions, the
-served one first. Choose on one split (train), report the other (test).
+judged query's cosine (with the store's own embedding model) and BM25 (FTS5's formula over the
+store's rows, from the index's own postings) against every chunk of the dataset's store, and prints
+document nDCG@10 per qrels split for a fixed set of fusions, the served one first. Choose on one
+split or collection, report the others.
 """
 
 from __future__ import annotations
@@ -13,47 +14,82 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vectorhouse.bench.beir import load_dataset, load_qrels, load_queries, store_name
 from vectorhouse.bench.metrics import mean, ndcg_at_k
-from vectorhouse.embed.factory import create_embedder
+from vectorhouse.config import Settings
 from vectorhouse.index.keywords import KeywordPostings
-from vectorhouse.search.fusion import BM25_SATURATION_K, fuse_hybrid
+from vectorhouse.search.fusion import BM25_SATURATION_K, RRF_K, cosine_floor, fuse_hybrid
 from vectorhouse.search.text import keyword_terms
 from vectorhouse.service.search import MIN_CANDIDATES
 
 K = 10
 
-SERVED = "served: top 50 of each, both signals, s/(s+sum idf), 0.5/0.5"
-BEFORE = "before: top 50 of each, missing signal 0, s/(s+5), 0.5/0.5"
+SERVED = "served: top 50 of each, both signals, cosine from the store's mean, s/(s+all idf), 0.5/0.5"
 
-# (name, fused score from clamped cosine v, BM25 s, and the query's summed IDF; every chunk scored by both)
-Fusion = Callable[[np.ndarray, np.ndarray, float], np.ndarray]
-VARIANTS: list[tuple[str, Fusion]] = [
-    ("vectors only", lambda v, s, idf: v),
-    ("BM25 only", lambda v, s, idf: s),
-    ("s/(s+5), 0.5/0.5, both signals for every chunk", lambda v, s, idf: 0.5 * v + 0.5 * s / (s + BM25_SATURATION_K)),
-    ("s/(s+5), 0.4/0.6, both signals for every chunk", lambda v, s, idf: 0.4 * v + 0.6 * s / (s + BM25_SATURATION_K)),
-    # A chunk holding every (present) query term once, at average length, scores the summed IDF: 0.5.
-    ("s/(s+sum idf), 0.5/0.5, both signals for every chunk",
-     lambda v, s, idf: 0.5 * v + 0.5 * s / (s + max(idf, 1e-9))),
+
+@dataclass(frozen=True)
+class Signals:
+    """One query's signals over every chunk of the store."""
+
+    cosine: np.ndarray  # raw cosine per chunk
+    bm25: np.ndarray  # BM25 per chunk, 0 where no term matches
+    held_idf: float  # summed IDF of the query terms the store holds (the previous keyword scale)
+    all_idf: float  # ... and of those it lacks, at the largest IDF (Index.keyword_scale)
+    mean_cosine: float  # the query's mean cosine over the store (Index.mean_vector . query)
+
+
+def _saturated(s: np.ndarray, scale: float) -> np.ndarray:
+    return s / (s + scale) if scale > 0 else np.zeros_like(s)
+
+
+def _centred(x: Signals) -> np.ndarray:
+    floor = cosine_floor(x.mean_cosine)
+    return np.clip((x.cosine - floor) / (1 - floor), 0.0, 1.0)
+
+
+def _rrf(x: Signals) -> np.ndarray:
+    out = np.zeros(len(x.cosine))
+    for scores, rows in ((x.cosine, np.arange(len(x.cosine))), (x.bm25, np.flatnonzero(x.bm25 > 0))):
+        order = rows[np.argsort(-scores[rows], kind="stable")]
+        out[order] += 1.0 / (RRF_K + np.arange(1, len(order) + 1))
+    return out
+
+
+# (name, fused score of every chunk); every chunk is scored by both signals.
+VARIANTS: list[tuple[str, Callable[[Signals], np.ndarray]]] = [
+    ("vectors only", lambda x: x.cosine),
+    ("BM25 only", lambda x: x.bm25),
+    ("RRF (k=60) of the two rankings", _rrf),
+    ("before: cosine, s/(s+held idf), 0.5/0.5",
+     lambda x: 0.5 * np.clip(x.cosine, 0, 1) + 0.5 * _saturated(x.bm25, x.held_idf)),
+    ("cosine, s/(s+all idf), 0.5/0.5",
+     lambda x: 0.5 * np.clip(x.cosine, 0, 1) + 0.5 * _saturated(x.bm25, x.all_idf)),
+    ("cosine from the store's mean, s/(s+held idf), 0.5/0.5",
+     lambda x: 0.5 * _centred(x) + 0.5 * _saturated(x.bm25, x.held_idf)),
+    *[(f"cosine from the store's mean, s/(s+all idf), {w:.1f}/{1 - w:.1f}",
+       lambda x, w=w: w * _centred(x) + (1 - w) * _saturated(x.bm25, x.all_idf)) for w in (0.4, 0.5, 0.6)],
 ]
 
 
-def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str] | None:
-    """(chunk ids, their document ids, their vectors, store id) of the newest store with this name."""
+def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str] | None:
+    """(chunk ids, their document ids, their vectors, store id, its model) of the newest store so named."""
     if not (data_dir / "catalog.db").is_file() or not (data_dir / "index.db").is_file():
         return None
     with sqlite3.connect(data_dir / "catalog.db") as catalog:
-        try:
-            row = catalog.execute(
-                "SELECT id FROM vector_stores WHERE name = ? ORDER BY created_at DESC LIMIT 1", (name,)
-            ).fetchone()
-        except sqlite3.OperationalError:  # not a vectorhouse catalog
-            return None
+        row = None
+        # A catalog from before stores chose models has no embedding_model column (its stores: the default).
+        for model in ("embedding_model", "NULL"):
+            try:
+                row = catalog.execute(f"SELECT id, {model} FROM vector_stores WHERE name = ? "
+                                      "ORDER BY created_at DESC LIMIT 1", (name,)).fetchone()
+                break
+            except sqlite3.OperationalError:  # not a vectorhouse catalog, or an older one
+                continue
     if row is None:
         return None
     with sqlite3.connect(data_dir / "index.db") as index:
@@ -65,7 +101,7 @@ def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.n
     ids = np.array([r[0] for r in rows], np.int64)
     docs = np.array([str(r[1]) for r in rows], object)
     vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
-    return ids, docs, vectors, row[0]
+    return ids, docs, vectors, row[0], row[1] or Settings().default_embedding_model
 
 
 def _ndcg(scores: np.ndarray, docs: np.ndarray, relevant: set[str]) -> float:
@@ -74,67 +110,74 @@ def _ndcg(scores: np.ndarray, docs: np.ndarray, relevant: set[str]) -> float:
 
 
 def fusion_command(args: argparse.Namespace) -> int:
+    from vectorhouse.service.core import build_models
+
     data_dir = Path(args.data_dir).expanduser()
     dataset = load_dataset(args.dataset)
-    found = _store_rows(data_dir, store_name(dataset))
+    found = _store_rows(data_dir, store_name(dataset, args.embedding_model))
     if found is None:
-        print(f"no store {store_name(dataset)} in {data_dir}: run `vectorhouse bench search "
+        print(f"no store {store_name(dataset, args.embedding_model)} in {data_dir}: run `vectorhouse bench search "
               f"{args.dataset} --data-dir {args.data_dir}` first", file=sys.stderr)
         return 2
-    ids, docs, vectors, store_id = found
+    ids, docs, vectors, store_id, model = found
     postings = KeywordPostings()
     postings.start_loading()
     with sqlite3.connect(data_dir / "index.db", isolation_level=None) as index:
         postings.finish_loading(postings.load(index))
+    store_mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
     queries = load_queries(args.dataset)
-    embedder = create_embedder("local")
+    embedder = build_models(Settings.from_env(embedding_model=model)).get(model)
+    print(f"store {store_id}: {len(ids)} chunks, embedding model {model}")
     splits = sorted(p.stem for p in (Path(args.dataset) / "qrels").glob("*.tsv"))
     table: dict[str, dict[str, float]] = {}
     for split in splits:
         qrels = load_qrels(Path(args.dataset) / "qrels" / f"{split}.tsv")
         judged = [q for q in qrels if q in queries and any(r > 0 for r in qrels[q].values())]
-        vectors_q = embedder.embed([queries[q] for q in judged])
+        # One at a time, as /search embeds them: an int8 model's vectors depend on the batch they are in.
+        vectors_q = [embedder.embed_queries([queries[q]])[0] for q in judged]
         per_variant: dict[str, list[float]] = {}
         for query_id, query_vector in zip(judged, vectors_q, strict=True):
             relevant = {d for d, r in qrels[query_id].items() if r > 0}
-            cosine = vectors @ query_vector
-            text = np.zeros(len(ids))
-            idf = 0.0
-            matches = postings.matches(store_id, keyword_terms(queries[query_id]))
-            if matches is not None:
-                text[np.searchsorted(ids, matches.ids)] = matches.scores
-                # Terms no chunk holds cannot be matched: they are left out of the "full match" score.
-                idf = sum(i for i, n in zip(matches.idfs, matches.rows_with, strict=True) if n)
-            for name, fill, scale in ((SERVED, True, idf), (BEFORE, False, BM25_SATURATION_K)):
-                ranked = _served(ids, cosine, text, fill, scale if scale > 0 else BM25_SATURATION_K)
-                per_variant.setdefault(name, []).append(_ndcg(ranked, docs, relevant))
-            clamped = np.clip(cosine, 0.0, 1.0)
+            signals = _signals(postings, store_id, ids, vectors, store_mean, queries[query_id], query_vector)
+            per_variant.setdefault(SERVED, []).append(_ndcg(_served(ids, signals), docs, relevant))
             for name, fuse in VARIANTS:
-                per_variant.setdefault(name, []).append(_ndcg(fuse(clamped, text, idf), docs, relevant))
+                per_variant.setdefault(name, []).append(_ndcg(fuse(signals), docs, relevant))
         for name, values in per_variant.items():
             table.setdefault(name, {})[f"{split} ({len(judged)})"] = mean(values)
     columns = list(next(iter(table.values())))
-    print(f"{'fusion':62s} " + " ".join(f"{c:>14s}" for c in columns))
+    width = max(len(name) for name in table)
+    print(f"{'fusion':{width}s} " + " ".join(f"{c:>14s}" for c in columns))
     for name, row in table.items():
-        print(f"{name:62s} " + " ".join(f"{row[c]:14.4f}" for c in columns))
+        print(f"{name:{width}s} " + " ".join(f"{row[c]:14.4f}" for c in columns))
     return 0
 
 
-def _served(ids: np.ndarray, cosine: np.ndarray, text: np.ndarray, fill: bool, scale: float) -> np.ndarray:
-    """What /search ranks: each signal's top candidates (with both signals, when `fill`), fused by
-    the product's own fuse_hybrid; a rank order as scores."""
-    top_v = np.argsort(-cosine, kind="stable")[:MIN_CANDIDATES]
-    matched = np.flatnonzero(text > 0)
-    top_t = matched[np.argsort(-text[matched], kind="stable")[:MIN_CANDIDATES]]
+def _signals(postings: KeywordPostings, store_id: str, ids: np.ndarray, vectors: np.ndarray, store_mean: np.ndarray,
+             query: str, query_vector: np.ndarray) -> Signals:
+    text = np.zeros(len(ids))
+    held = every = 0.0
+    matches = postings.matches(store_id, keyword_terms(query))
+    if matches is not None and any(matches.rows_with):
+        text[np.searchsorted(ids, matches.ids)] = matches.scores
+        held = sum(i for i, n in zip(matches.idfs, matches.rows_with, strict=True) if n)
+        every = sum(matches.idfs)
+    return Signals(vectors @ query_vector, text, held, every, float(store_mean @ query_vector))
+
+
+def _served(ids: np.ndarray, x: Signals) -> np.ndarray:
+    """What /search ranks: each signal's top candidates, each given the other signal as
+    SearchService._missing_signals does, fused by the product's own fuse_hybrid; a rank order as scores."""
+    top_v = np.argsort(-x.cosine, kind="stable")[:MIN_CANDIDATES]
+    matched = np.flatnonzero(x.bm25 > 0)
+    top_t = matched[np.argsort(-x.bm25[matched], kind="stable")[:MIN_CANDIDATES]]
     rows_v, rows_t = top_v.tolist(), top_t.tolist()
-    if fill:
-        # As SearchService._missing_signals: a full list's missing candidates get their signal.
-        if len(top_v) >= MIN_CANDIDATES:
-            rows_v += [i for i in rows_t if i not in set(top_v.tolist())]
-        if len(top_t) >= MIN_CANDIDATES:
-            rows_t += [i for i in top_v.tolist() if i not in set(top_t.tolist()) and text[i] > 0]
-    fused = fuse_hybrid([(int(ids[i]), float(cosine[i])) for i in rows_v],
-                        [(int(ids[i]), float(text[i])) for i in rows_t], bm25_k=scale)
+    if len(top_v) >= MIN_CANDIDATES:
+        rows_v += [i for i in rows_t if i not in set(top_v.tolist())]
+    if len(top_t) >= MIN_CANDIDATES:
+        rows_t += [i for i in top_v.tolist() if i not in set(top_t.tolist()) and x.bm25[i] > 0]
+    fused = fuse_hybrid([(int(ids[i]), float(x.cosine[i])) for i in rows_v],
+                        [(int(ids[i]), float(x.bm25[i])) for i in rows_t],
+                        bm25_k=x.all_idf if x.all_idf > 0 else BM25_SATURATION_K, floor=cosine_floor(x.mean_cosine))
     scores = np.full(len(ids), -1.0)
     for rank, (key, _) in enumerate(fused):
         scores[np.searchsorted(ids, key)] = len(fused) - rank  # rank order, ties as fuse_hybrid broke them
@@ -148,4 +191,6 @@ def add_fusion_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder; every qrels/*.tsv split is scored")
     parser.add_argument("--data-dir", required=True,
                         help="embedded data dir holding the dataset's store (from bench search/quality --data-dir)")
+    parser.add_argument("--embedding-model",
+                        help="the store that bench search/quality --embedding-model made (default: the plain one)")
     parser.set_defaults(handler=fusion_command)

@@ -36,7 +36,7 @@ def clustered(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 def run_index_bench(backend: str, settings: Settings, n: int, queries: int) -> list[str]:
     data, qs = clustered(n, queries)
     per_file = n // FILES
-    index = create_index(backend, settings, DIM)
+    index = create_index(backend, settings)
     lines = [f"backend              {backend}", f"chunks               {n} in {FILES} files, dim {DIM}"]
     try:
         index.delete_store(STORE)

@@ -54,7 +54,8 @@ class _Progress:
 
 
 def run_ingest(client: OpenAI, base_url: str, dataset: Dataset, limit: int | None = None,
-               concurrency: int = 8, attach_batch: int = ATTACH_BATCH) -> IngestResult:
+               concurrency: int = 8, attach_batch: int = ATTACH_BATCH,
+               embedding_model: str | None = None) -> IngestResult:
     """Create a fresh `bench-<name>` store, upload and attach the first `limit` documents, wait for all of them.
 
     Files are uploaded in parallel and attached as they arrive, `attach_batch` at a time through
@@ -63,7 +64,10 @@ def run_ingest(client: OpenAI, base_url: str, dataset: Dataset, limit: int | Non
     """
     docs = list(dataset.corpus.items())[: limit if limit is not None else None]
     before = read_metrics(base_url)
-    store = client.vector_stores.create(name=store_name(dataset))
+    store = client.vector_stores.create(
+        name=store_name(dataset, embedding_model),
+        extra_body={"embedding_model": embedding_model} if embedding_model else None,
+    )
     progress = _Progress(len(docs))
     lock = threading.Lock()
     uploaded = 0
@@ -174,7 +178,7 @@ def ingest_command(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset)
     with bench_server(args.url, args.data_dir) as base_url:
         result = run_ingest(client_for(base_url), base_url, dataset, args.limit, args.concurrency,
-                            args.attach_batch)
+                            args.attach_batch, args.embedding_model)
     print("\n".join(report_lines(dataset, result)))
     return 0 if result.failed == 0 else 1
 
@@ -188,4 +192,5 @@ def add_ingest_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--concurrency", type=int, default=8, help="parallel uploads (default 8)")
     parser.add_argument("--attach-batch", type=int, default=ATTACH_BATCH,
                         help=f"files per file batch; 1 attaches each file alone (default {ATTACH_BATCH})")
+    parser.add_argument("--embedding-model", help="the store's embedding model (default: the server's)")
     parser.set_defaults(handler=ingest_command)

@@ -89,10 +89,12 @@ def search_command(args: argparse.Namespace) -> int:
         return 2
     with bench_server(args.url, args.data_dir) as base_url:
         client = client_for(base_url)
-        store = find_store(client, store_name(dataset))
+        name = store_name(dataset, args.embedding_model)
+        store = find_store(client, name)
         if store is None:
-            print(f"no store named {store_name(dataset)}: ingesting first", file=sys.stderr)
-            result = run_ingest(client, base_url, dataset, args.ingest_limit, args.concurrency)
+            print(f"no store named {name}: ingesting first", file=sys.stderr)
+            result = run_ingest(client, base_url, dataset, args.ingest_limit, args.concurrency,
+                                embedding_model=args.embedding_model)
             print("\n".join(report_lines(dataset, result)))
             print()
             store = client.vector_stores.retrieve(result.store_id)
@@ -150,4 +152,6 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--ingest-limit", type=int,
                         help="if the store must be ingested first: only the first N documents (default all)")
     parser.add_argument("--concurrency", type=int, default=8, help="parallel uploads if ingesting (default 8)")
+    parser.add_argument("--embedding-model",
+                        help="search (or ingest first) a store of this embedding model (default: the server's)")
     parser.set_defaults(handler=search_command)

@@ -35,6 +35,8 @@ vector_stores = Table(
     Column("last_active_at", BigInteger, nullable=False),
     Column("expired", Integer, nullable=False, default=0),
     Column("backend", String(32), nullable=False, default="embedded"),
+    # NULL: made before stores chose models, embedded with the server's default model.
+    Column("embedding_model", String(128), nullable=True),
 )
 
 vector_store_files = Table(

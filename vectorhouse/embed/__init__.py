@@ -1,4 +1,4 @@
-"""Embedding providers: the Embedder protocol, local MiniLM on onnxruntime, and OpenAI-compatible APIs."""
+"""Embedding models: the Embedder protocol, ONNX models run here, OpenAI-compatible APIs, the registry of names."""
 
 from vectorhouse.embed.base import Embedder
 from vectorhouse.embed.factory import create_embedder

@@ -30,7 +30,11 @@ class Embedder(Protocol):
         """
         ...
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Like `embed`, for search queries: a model trained with a query prefix gets it here."""
+        ...
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Like `embed`, for stored chunks: a model with a short window may cover long texts in several
-        windows (queries always go through `embed`)."""
+        windows (queries always go through `embed_queries`)."""
         ...

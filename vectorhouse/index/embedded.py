@@ -8,16 +8,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import hnswlib
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.keywords import KeywordPostings
+from vectorhouse.index.vectors import Ann, StoreVectors
 from vectorhouse.search.filters import Filter, matches
 from vectorhouse.search.text import bm25_idf, keyword_terms
 from vectorhouse.search.tokens import TOKENIZE
@@ -56,66 +54,13 @@ def _fts_match(terms: Sequence[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-@dataclass(frozen=True)
-class _StoreVectors:
-    """An immutable snapshot of one store's vectors; writers swap in a new one."""
-
-    ids: np.ndarray  # chunk row ids, int64
-    file_ids: np.ndarray  # object array of str
-    matrix: np.ndarray  # (n, dim) float32
-
-    @cached_property
-    def _files(self) -> tuple[np.ndarray, np.ndarray]:
-        """Distinct file ids and, per row, the index of its file among them (computed once per snapshot)."""
-        return np.unique(self.file_ids, return_inverse=True)  # type: ignore[return-value]
-
-    def rows_of(self, files: set[str]) -> np.ndarray:
-        """Boolean mask of the rows that belong to `files`; integer work, not string compares per row."""
-        distinct, row_file = self._files
-        wanted = np.flatnonzero(np.fromiter((f in files for f in distinct), dtype=bool, count=len(distinct)))
-        return np.isin(row_file, wanted)
-
-    @classmethod
-    def empty(cls, dim: int) -> _StoreVectors:
-        return cls(np.empty(0, np.int64), np.empty(0, object), np.empty((0, dim), np.float32))
-
-
-class _Ann:
-    """An HNSW graph over a store's vectors, labelled by chunk row id, kept in step with writes."""
-
-    def __init__(self, snapshot: _StoreVectors) -> None:
-        dim = snapshot.matrix.shape[1]
-        self.index = hnswlib.Index(space="ip", dim=dim)
-        self.index.init_index(max_elements=max(1024, len(snapshot.ids) * 2), ef_construction=200, M=16)
-        self.index.set_ef(128)
-        if len(snapshot.ids):
-            self.index.add_items(snapshot.matrix, snapshot.ids)
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        needed = self.index.get_current_count() + len(ids)
-        if needed > self.index.get_max_elements():
-            self.index.resize_index(needed * 2)
-        self.index.add_items(vectors, ids)
-
-    def remove(self, ids: np.ndarray) -> None:
-        for label in ids.tolist():
-            self.index.mark_deleted(label)
-
-    def query(self, vector: np.ndarray, k: int, allowed: set[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        self.index.set_ef(max(128, k * 2))
-        labels, distances = self.index.knn_query(
-            vector.reshape(1, -1), k=k, filter=(allowed.__contains__ if allowed is not None else None)
-        )
-        return labels[0], 1.0 - distances[0]
-
-
 class EmbeddedIndex:
     """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
 
-    def __init__(self, path: Path, dimension: int, exact_search_max_chunks: int = 20000,
+    def __init__(self, path: Path, exact_search_max_chunks: int = 20000,
                  keyword_postings_max_chunks: int = 50000) -> None:
+        # Each store's vectors have its own model's dimension, read off its rows.
         self.path = path
-        self.dimension = dimension
         self.exact_search_max_chunks = exact_search_max_chunks
         self.keyword_postings_max_chunks = keyword_postings_max_chunks
         self._keywords = KeywordPostings()
@@ -124,8 +69,8 @@ class EmbeddedIndex:
         self._keywords_state = "cold"
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._vectors: dict[str, _StoreVectors] = {}
-        self._ann: dict[str, _Ann] = {}
+        self._vectors: dict[str, StoreVectors] = {}
+        self._ann: dict[str, Ann] = {}
         conn = self._conn()
         had_chunk_owners = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_owners'"
@@ -176,6 +121,11 @@ class EmbeddedIndex:
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
         with self._lock:
+            cached = self._vectors.get(store_id)
+            if chunks and cached is not None and len(cached.ids) and \
+                    cached.matrix.shape[1] != np.asarray(chunks[0].vector).shape[-1]:
+                raise ValueError(f"store {store_id} holds {cached.matrix.shape[1]}-dimensional vectors, got "
+                                 f"{np.asarray(chunks[0].vector).shape[-1]}")
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -211,10 +161,11 @@ class EmbeddedIndex:
                     matrix = np.stack([np.asarray(c.vector, dtype=np.float32) for c in chunks])
                     ids = np.asarray(new_ids, dtype=np.int64)
                     old = self._vectors[store_id]
-                    self._vectors[store_id] = _StoreVectors(
+                    self._vectors[store_id] = StoreVectors(
                         np.concatenate([old.ids, ids]),
                         np.concatenate([old.file_ids, np.full(len(ids), file_id, dtype=object)]),
-                        np.concatenate([old.matrix, matrix]),
+                        np.concatenate([old.matrix, matrix]) if len(old.ids) else matrix,
+                        (old.total if len(old.ids) else 0.0) + matrix.sum(axis=0, dtype=np.float64),
                     )
                     if store_id in self._ann:
                         self._ann[store_id].add(matrix, ids)
@@ -229,7 +180,8 @@ class EmbeddedIndex:
         if store_id in self._ann:
             self._ann[store_id].remove(old.ids[gone])
         keep = ~gone
-        self._vectors[store_id] = _StoreVectors(old.ids[keep], old.file_ids[keep], old.matrix[keep])
+        self._vectors[store_id] = StoreVectors(old.ids[keep], old.file_ids[keep], old.matrix[keep],
+                                                old.total - old.matrix[gone].sum(axis=0, dtype=np.float64))
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._lock:
@@ -272,7 +224,7 @@ class EmbeddedIndex:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _snapshot(self, store_id: str) -> _StoreVectors:
+    def _snapshot(self, store_id: str) -> StoreVectors:
         with self._lock:
             snap = self._vectors.get(store_id)
             if snap is None:
@@ -280,23 +232,26 @@ class EmbeddedIndex:
                     "SELECT id, file_id, vector FROM chunks WHERE store_id = ? ORDER BY id", (store_id,)
                 ).fetchall()
                 if rows:
-                    snap = _StoreVectors(
+                    # One model per store, so every row has the first row's dimension.
+                    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
+                        len(rows), len(rows[0][2]) // 4
+                    )
+                    snap = StoreVectors(
                         np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
                         np.array([r[1] for r in rows], dtype=object),
-                        np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
-                            len(rows), self.dimension
-                        ),
+                        matrix,
+                        matrix.sum(axis=0, dtype=np.float64),
                     )
                 else:
-                    snap = _StoreVectors.empty(self.dimension)
+                    snap = StoreVectors.empty(0)
                 self._vectors[store_id] = snap
             return snap
 
-    def _ann_for(self, store_id: str, snap: _StoreVectors) -> _Ann:
+    def _ann_for(self, store_id: str, snap: StoreVectors) -> Ann:
         with self._lock:
             ann = self._ann.get(store_id)
             if ann is None:
-                ann = self._ann[store_id] = _Ann(snap)
+                ann = self._ann[store_id] = Ann(snap)
             return ann
 
     def _allowed_files(self, store_id: str, filter: Filter | None) -> set[str] | None:
@@ -347,23 +302,25 @@ class EmbeddedIndex:
             if i in rows
         ]
 
+    def mean_vector(self, store_id: str) -> np.ndarray | None:
+        snap = self._snapshot(store_id)
+        return (snap.total / len(snap.ids)).astype(np.float32) if len(snap.ids) else None
+
     def keyword_scale(self, store_id: str, query: str) -> float:
         terms = keyword_terms(query)
         if not terms:
             return 0.0
-        # FTS5's bm25() gives a term occurring once in a chunk of average length exactly its IDF.
+        # BM25 gives a term occurring once in a chunk of average length exactly its IDF; a term no
+        # chunk holds has the largest IDF there is, bm25_idf(N, 0).
         found = self._keywords.matches(store_id, terms)
         if found is not None:
-            return sum(idf for idf, rows in zip(found.idfs, found.rows_with, strict=True) if rows)
+            return sum(found.idfs) if any(found.rows_with) else 0.0
         conn = self._conn()
         total_rows = conn.execute("SELECT count(*) FROM chunk_owners").fetchone()[0]
-        scale = 0.0
-        for term in terms:  # FTS5's statistics: the rows matching each phrase, out of every row
-            rows = conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                                (_fts_match([term]),)).fetchone()[0]
-            if rows:
-                scale += bm25_idf(total_rows, rows)
-        return scale
+        # FTS5's own statistics: the rows matching each phrase, out of every row of the table.
+        held = [conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
+                             (_fts_match([term]),)).fetchone()[0] for term in terms]
+        return sum(bm25_idf(total_rows, rows) for rows in held) if any(held) else 0.0
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:

@@ -10,27 +10,26 @@ from vectorhouse.index.base import Index
 BACKENDS = ("embedded", "pgvector", "elasticsearch")
 
 
-def _embedded(settings: Settings, dimension: int) -> Index:
+def _embedded(settings: Settings) -> Index:
     from vectorhouse.index.embedded import EmbeddedIndex
 
-    return EmbeddedIndex(settings.data_dir / "index.db", dimension,
-                         exact_search_max_chunks=settings.exact_search_max_chunks,
+    return EmbeddedIndex(settings.data_dir / "index.db", exact_search_max_chunks=settings.exact_search_max_chunks,
                          keyword_postings_max_chunks=settings.keyword_postings_max_chunks)
 
 
-def _pgvector(settings: Settings, dimension: int) -> Index:
+def _pgvector(settings: Settings) -> Index:
     from vectorhouse.index.pgvector import PgvectorIndex
 
-    return PgvectorIndex(settings.database_url, dimension)
+    return PgvectorIndex(settings.database_url)
 
 
-def _elasticsearch(settings: Settings, dimension: int) -> Index:
+def _elasticsearch(settings: Settings) -> Index:
     from vectorhouse.index.elasticsearch import ElasticsearchIndex
 
-    return ElasticsearchIndex(settings.elasticsearch_url, dimension, prefix=settings.elasticsearch_index_prefix)
+    return ElasticsearchIndex(settings.elasticsearch_url, prefix=settings.elasticsearch_index_prefix)
 
 
-_FACTORIES: dict[str, Callable[[Settings, int], Index]] = {
+_FACTORIES: dict[str, Callable[[Settings], Index]] = {
     "embedded": _embedded,
     "pgvector": _pgvector,
     "elasticsearch": _elasticsearch,
@@ -43,7 +42,8 @@ def available_backends(settings: Settings) -> tuple[str, ...]:
     return tuple(name for name in BACKENDS if needs.get(name, "embedded"))
 
 
-def create_index(name: str, settings: Settings, dimension: int) -> Index:
+def create_index(name: str, settings: Settings) -> Index:
+    """A backend; every one holds stores of any vector dimension side by side (one model per store)."""
     if name not in _FACTORIES:
         raise ValueError(f"unknown index backend {name!r}: expected one of {', '.join(BACKENDS)}")
-    return _FACTORIES[name](settings, dimension)
+    return _FACTORIES[name](settings)

@@ -7,9 +7,11 @@ score the same formula in numpy. The FTS5 table stays the source of truth: a que
 cannot answer exactly (a word that FTS5 splits into a phrase, postings not built yet) returns None
 and the caller asks SQLite.
 
-Scores are FTS5's: ``idf * tf*(k1+1) / (tf + k1*(1 - b + b*len/avglen))`` summed over the query's
-phrases, k1 = 1.2, b = 0.75, ``idf = ln((N - n + 0.5) / (n + 0.5))`` (at least 1e-6), with N, n and
-the average length taken over the whole table, as FTS5 does.
+Scores are FTS5's formula: ``idf * tf*(k1+1) / (tf + k1*(1 - b + b*len/avglen))`` summed over the
+query's phrases, k1 = 1.2, b = 0.75, ``idf = ln((N - n + 0.5) / (n + 0.5))`` (at least 1e-6), with N,
+n and the average length taken over the store's own rows, as the other backends do (FTS5's own
+``bm25()``, which answers when these postings cannot, takes them over the whole table). A small store
+then weighs its words by its own documents, not by whatever else the index holds.
 """
 
 from __future__ import annotations
@@ -114,14 +116,23 @@ class KeywordMatches:
     ids: np.ndarray  # chunk row ids, int64
     scores: np.ndarray  # float64
     idfs: list[float]
-    rows_with: list[int]  # rows of the whole table holding the phrase (FTS5's n)
+    rows_with: list[int]  # rows of the store holding the phrase (BM25's n)
+    rows: int  # rows of the store (BM25's N)
 
 
 @dataclass(frozen=True)
 class _Snapshot:
     segments: tuple[_Segment, ...]
-    rows: int  # live rows in the whole table (FTS5's N)
-    tokens: float  # their total length
+    rows: int  # live rows in the whole table
+    store_rows: dict[int, int]  # live rows per store code (BM25's N)
+    store_tokens: dict[int, float]  # their total length per store code
+
+    def counted(self, code: int, rows: int, tokens: float) -> tuple[dict[int, int], dict[int, float]]:
+        """Per-store counts with `rows` and `tokens` added to one store's."""
+        store_rows, store_tokens = dict(self.store_rows), dict(self.store_tokens)
+        store_rows[code] = store_rows.get(code, 0) + rows
+        store_tokens[code] = store_tokens.get(code, 0.0) + tokens
+        return store_rows, store_tokens
 
 
 class KeywordPostings:
@@ -177,7 +188,13 @@ class KeywordPostings:
         finally:
             conn.execute("COMMIT")
         segment = self._segment(rows, occurrences)
-        return _Snapshot((segment,) if len(segment.ids) else (), len(segment.ids), float(segment.lengths.sum()))
+        codes = np.unique(segment.stores)
+        return _Snapshot(
+            (segment,) if len(segment.ids) else (), len(segment.ids),
+            {int(c): int(n) for c, n in zip(codes, np.bincount(segment.stores)[codes], strict=True)},
+            {int(c): float(t) for c, t in
+             zip(codes, np.bincount(segment.stores, weights=segment.lengths)[codes], strict=True)},
+        )
 
     def finish_loading(self, snapshot: _Snapshot) -> None:
         pending, self._pending = self._pending or [], None
@@ -202,7 +219,7 @@ class KeywordPostings:
             newer = segments.pop()
             segments[-1] = _Segment.merge(segments[-1], newer)
         self._snapshot = _Snapshot(tuple(segments), snap.rows + len(segment.ids),
-                                   snap.tokens + float(segment.lengths.sum()))
+                                   *snap.counted(self._code(store_id), len(segment.ids), float(segment.lengths.sum())))
 
     def remove(self, store_id: str, file_id: str | None = None) -> None:
         """Forget a file's rows in a store, or the whole store's with file_id None."""
@@ -215,20 +232,20 @@ class KeywordPostings:
         if code is None:
             return
         segments: list[_Segment] = []
-        rows, tokens = snap.rows, snap.tokens
+        rows, tokens = 0, 0.0
         for segment in snap.segments:
             gone = segment.alive & (segment.stores == code)
             if file_id is not None:
                 gone &= segment.files == file_id
             if gone.any():
-                rows -= int(gone.sum())
-                tokens -= float(segment.lengths[gone].sum())
+                rows += int(gone.sum())
+                tokens += float(segment.lengths[gone].sum())
                 segment = replace(segment, alive=segment.alive & ~gone)
                 if 2 * int(segment.alive.sum()) < len(segment.ids):
                     segment = segment.live()  # mostly deleted rows: drop them (re-ingests would pile up)
             if segment.alive.any():
                 segments.append(segment)
-        self._snapshot = _Snapshot(tuple(segments), rows, tokens)
+        self._snapshot = _Snapshot(tuple(segments), snap.rows - rows, *snap.counted(code, -rows, -tokens))
 
     def matches(self, store_id: str, words: Sequence[str],
                 allowed_files: set[str] | None = None) -> KeywordMatches | None:
@@ -257,14 +274,19 @@ class KeywordPostings:
             return None  # a multi-token phrase needs positions; SQLite answers it
         terms = [tokens[0] for tokens in phrases]
         code = self._stores.get(store_id)
-        if code is None or snap.rows == 0:
-            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [])
-        avgdl = snap.tokens / snap.rows
+        store_rows = snap.store_rows.get(code, 0) if code is not None else 0
+        if code is None or store_rows <= 0:
+            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
+        avgdl = snap.store_tokens[code] / store_rows
         idfs: list[float] = []
         rows_with: list[int] = []
         for term in terms:
-            hits = sum(int(s.alive[s.postings[term][0]].sum()) for s in snap.segments if term in s.postings)
-            idfs.append(bm25_idf(snap.rows, hits))
+            hits = 0
+            for s in snap.segments:
+                if term in s.postings:
+                    positions = s.postings[term][0]
+                    hits += int((s.alive[positions] & (s.stores[positions] == code)).sum())
+            idfs.append(bm25_idf(store_rows, hits))
             rows_with.append(hits)
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
@@ -287,7 +309,7 @@ class KeywordPostings:
             rows = np.flatnonzero(wanted)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
-        return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), idfs, rows_with)
+        return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), idfs, rows_with, store_rows)
 
     def search(self, store_id: str, words: Sequence[str], k: int,
                allowed_files: set[str] | None) -> list[tuple[int, float]] | None:

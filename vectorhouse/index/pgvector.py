@@ -3,11 +3,16 @@
 Schema (created idempotently by :func:`ensure_schema`)::
 
     index_chunks(id bigint identity, store_id text, file_id text, position int, text text, tokens int,
-                 embedding vector(dim), tsv tsvector GENERATED from to_tsvector('english', text),
+                 embedding vector, tsv tsvector GENERATED from to_tsvector('english', text),
                  attributes jsonb)      -- the file's attributes, copied onto every chunk row
-        HNSW (embedding vector_cosine_ops), GIN (tsv), btree (store_id, file_id, position)
+        HNSW per dimension ((embedding::vector(d)) vector_cosine_ops) WHERE vector_dims(embedding) = d,
+        GIN (tsv), btree (store_id, file_id, position)
     index_files(store_id, file_id, chunks int, attributes jsonb)   PRIMARY KEY (store_id, file_id)
     index_terms, index_stores   -- keyword statistics, below
+
+Stores of different embedding models, hence dimensions, share the table: the column has no fixed
+dimension, and each dimension in use gets its own partial HNSW index over its rows (made when its
+first rows are written), which a search of a store of that dimension names in its WHERE and ORDER BY.
 
 Filters compile to SQL over ``attributes`` with bound parameters only (:func:`compile_filter`), so
 they run inside the same query and before the top-k cut.
@@ -114,6 +119,7 @@ class _KeywordQuery:
     terms: tuple[str, ...]
     idfs: tuple[float, ...]
     length_scale: float  # zeta(2) * log2(average length + 1): one occurrence at average length -> idf
+    scale: float  # Index.keyword_scale: the held terms' IDF, and the largest IDF for each term lacked
 
     def match(self) -> tuple[str, list[Any]]:
         """A tsquery matching a chunk that holds any of the terms."""
@@ -128,9 +134,12 @@ class _KeywordQuery:
 
 def _keyword_query(conn: psycopg.Connection[Any], store_id: str, query: str) -> _KeywordQuery | None:
     """The store's statistics for the query's terms; None when it holds none of them."""
-    terms = keyword_terms(query)
-    if not terms:
+    words = keyword_terms(query)
+    if not words:
         return None
+    # PostgreSQL's parser reads the digits after a hyphen as a signed number ("XJ-4471" is 'xj' and
+    # '-4471'): a number in the query is looked up in both forms, and stands for the one the store holds more.
+    terms = [*words, *(f"-{w}" for w in words if w.isdigit())]
     # Per term: its lexemes (none for a stop word; several, AND-ed, for e.g. "e_coli", which then
     # counts the chunks of its rarest lexeme) and how many chunks of the store hold it.
     rows = conn.execute(
@@ -144,30 +153,40 @@ def _keyword_query(conn: psycopg.Connection[Any], store_id: str, query: str) -> 
         """,
         (terms, store_id, store_id),
     ).fetchall()
+    signed = {str(r[0])[1:]: r for r in rows[len(words):]}
+    rows = [signed[r[0]] if r[0] in signed and signed[r[0]][2] > r[2] else r for r in rows[: len(words)]]
     held = [(str(r[0]), int(r[2])) for r in rows if r[1] and r[2] and r[3]]
     if not held:
         return None
     chunks, tokens = int(rows[0][3]), int(rows[0][4])
+    idfs = tuple(bm25_idf(chunks, rows_with) for _, rows_with in held)
+    lacked = sum(1 for r in rows if r[1] and not r[2])  # a word PostgreSQL stems to nothing never matches
     return _KeywordQuery(
         terms=tuple(term for term, _ in held),
-        idfs=tuple(bm25_idf(chunks, rows_with) for _, rows_with in held),
+        idfs=idfs,
         length_scale=ZETA_2 * math.log2(tokens / chunks + 1),
+        scale=sum(idfs) + lacked * bm25_idf(chunks, 0),
     )
 
 
-def _count_keywords(conn: psycopg.Connection[Any], store_id: str, file_id: str, sign: int) -> None:
-    """Add (sign 1) or take away (sign -1) the file's current chunk rows in the store's keyword statistics.
+def _count_file(conn: psycopg.Connection[Any], store_id: str, file_id: str, sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) the file's current chunk rows in the store's statistics:
+    keyword counts, and the sum of its vectors (whose mean `mean_vector` gives).
 
     The store's row first: its lock orders every writer of the store, so their updates of the
     shared term rows cannot deadlock, and the counts always equal the committed rows.
     """
+    op = "+" if sign > 0 else "-"  # pgvector has vector + and -, no scalar product
     conn.execute(
         f"""
-        INSERT INTO {STORES_TABLE} AS s (store_id, chunks, tokens)
+        INSERT INTO {STORES_TABLE} AS s (store_id, chunks, tokens, vector_sum)
         SELECT %s, %s * count(*), %s * coalesce(sum(
-            (SELECT count(*) FROM unnest(c.tsv) AS u, unnest(u.positions))), 0)
+            (SELECT count(*) FROM unnest(c.tsv) AS u, unnest(u.positions))), 0), sum(c.embedding)
         FROM {TABLE} c WHERE c.store_id = %s AND c.file_id = %s
-        ON CONFLICT (store_id) DO UPDATE SET chunks = s.chunks + excluded.chunks, tokens = s.tokens + excluded.tokens
+        ON CONFLICT (store_id) DO UPDATE SET chunks = s.chunks + excluded.chunks, tokens = s.tokens + excluded.tokens,
+            vector_sum = CASE WHEN s.vector_sum IS NULL THEN excluded.vector_sum
+                              WHEN excluded.vector_sum IS NULL THEN s.vector_sum
+                              ELSE s.vector_sum {op} excluded.vector_sum END
         """,
         (store_id, sign, sign, store_id, file_id),
     )
@@ -184,30 +203,58 @@ def _count_keywords(conn: psycopg.Connection[Any], store_id: str, file_id: str, 
     )
 
 
-def _ann_key(dimension: int) -> tuple[str, str]:
-    """(indexed expression, cast for the query parameter) that the HNSW index and its ORDER BY share."""
-    if dimension <= MAX_VECTOR_INDEX_DIM:
-        return "embedding", ""
-    return f"(embedding::halfvec({int(dimension)}))", f"::halfvec({int(dimension)})"
+def _ann_key(dimension: int) -> tuple[str, str, str]:
+    """(indexed expression, cast for the query parameter, partial-index predicate) that one dimension's
+    HNSW index and its searches share; the dimension is an int of ours, written into the SQL text so
+    the planner can match the partial index."""
+    d = int(dimension)
+    kind = "vector" if d <= MAX_VECTOR_INDEX_DIM else "halfvec"
+    return f"(embedding::{kind}({d}))", f"::{kind}({d})", f"vector_dims(embedding) = {d}"
+
+
+def _vector_index_name(dimension: int) -> str:
+    return f"{TABLE}_hnsw_{int(dimension)}"
 
 
 # ------------------------------------------------------------------------------------------ schema
 
 
-def create_vector_index(conn: psycopg.Connection[Any], dimension: int) -> None:
-    """The HNSW index (separate so bulk loaders can build it after loading, which is much faster)."""
-    expr, _ = _ann_key(dimension)
-    ops = "vector_cosine_ops" if dimension <= MAX_VECTOR_INDEX_DIM else "halfvec_cosine_ops"
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_embedding_hnsw ON {TABLE} USING hnsw ({expr} {ops})")
-
-
-def ensure_schema(conn: psycopg.Connection[Any], dimension: int, *, vector_index: bool = True) -> None:
-    """Create extension, table and indexes if missing, and commit; safe when many processes start at once.
-
-    Raises ValueError when the table exists with another vector dimension.
-    """
+def check_dimension(dimension: int) -> None:
     if not (isinstance(dimension, int) and 0 < dimension <= MAX_HALFVEC_INDEX_DIM):
         raise ValueError(f"vector dimension must be 1..{MAX_HALFVEC_INDEX_DIM} (pgvector HNSW), got {dimension!r}")
+
+
+def create_vector_index(conn: psycopg.Connection[Any], dimension: int) -> None:
+    """One dimension's partial HNSW index (separate so bulk loaders can build it after loading, which
+    is much faster). A no-op, taking no table lock, when it exists."""
+    check_dimension(dimension)
+    name = _vector_index_name(dimension)
+    if conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None:  # type: ignore[index]
+        return
+    expr, _, where = _ann_key(dimension)
+    ops = "vector_cosine_ops" if dimension <= MAX_VECTOR_INDEX_DIM else "halfvec_cosine_ops"
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {TABLE} USING hnsw ({expr} {ops}) WHERE {where}")
+
+
+def _untype_embedding(conn: psycopg.Connection[Any]) -> None:
+    """A table from before stores chose models has `vector(d)` and one HNSW index: make the column
+    dimensionless and give its rows' dimension the per-dimension index."""
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = 'embedding'",
+        (TABLE,),
+    ).fetchone()
+    if row is None or row[0] == "vector":
+        return
+    if not (row[0].startswith("vector(") and row[0].endswith(")")):
+        raise ValueError(f"table {TABLE} holds {row[0]} embeddings, not pgvector's vector; use another database")
+    conn.execute(f"DROP INDEX IF EXISTS {TABLE}_embedding_hnsw")
+    conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector")
+    create_vector_index(conn, int(row[0][len("vector("):-1]))
+
+
+def ensure_schema(conn: psycopg.Connection[Any]) -> None:
+    """Create extension, table and indexes if missing, and commit; safe when many processes start at once."""
     with conn.transaction():
         # CREATE ... IF NOT EXISTS still races on the catalog's unique indexes; the lock serialises it.
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _SCHEMA_LOCK)
@@ -221,7 +268,7 @@ def ensure_schema(conn: psycopg.Connection[Any], dimension: int, *, vector_index
                 position integer NOT NULL,
                 text text NOT NULL,
                 tokens integer NOT NULL,
-                embedding vector({int(dimension)}) NOT NULL,
+                embedding vector NOT NULL,
                 tsv tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED,
                 attributes jsonb
             ) WITH (toast_tuple_target = {TOAST_TUPLE_TARGET})
@@ -239,16 +286,7 @@ def ensure_schema(conn: psycopg.Connection[Any], dimension: int, *, vector_index
             # ~2 kB (384 dims already do), costing TOAST lookups on every distance; MAIN keeps it in
             # the row and lets text/tsv be compressed or moved instead. Only new rows are affected.
             conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding SET STORAGE MAIN")
-        row = conn.execute(
-            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = %s::regclass AND attname = 'embedding'",
-            (TABLE,),
-        ).fetchone()
-        if row is None or row[0] != f"vector({dimension})":
-            raise ValueError(
-                f"table {TABLE} holds {row[0] if row else 'no embedding column'}, but this index was "
-                f"configured for vector({dimension}); use another database or drop the table"
-            )
+        _untype_embedding(conn)
         conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_store_file ON {TABLE} (store_id, file_id, position)")
         # One row per file: lets a search count a filter's candidate chunks without touching chunks.
         conn.execute(
@@ -264,14 +302,18 @@ def ensure_schema(conn: psycopg.Connection[Any], dimension: int, *, vector_index
         )
         conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv)")
         _ensure_keyword_statistics(conn)
-        if vector_index:
-            create_vector_index(conn, dimension)
 
 
 def _ensure_keyword_statistics(conn: psycopg.Connection[Any]) -> None:
-    """The keyword statistics tables; counted from the chunk rows when a database predates them."""
+    """The statistics tables; counted from the chunk rows when a database predates them."""
     row = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (TERMS_TABLE, STORES_TABLE)).fetchone()
     if row is not None and row[0] is not None and row[1] is not None:
+        has_sum = conn.execute("SELECT 1 FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'vector_sum'",
+                               (STORES_TABLE,)).fetchone()
+        if not has_sum:  # from before stores kept their vectors' sum
+            conn.execute(f"ALTER TABLE {STORES_TABLE} ADD COLUMN vector_sum vector")
+            conn.execute(f"UPDATE {STORES_TABLE} s SET vector_sum = x.total FROM (SELECT store_id, sum(embedding) "
+                         f"AS total FROM {TABLE} GROUP BY store_id) x WHERE x.store_id = s.store_id")
         return
     conn.execute(f"DROP TABLE IF EXISTS {TERMS_TABLE}, {STORES_TABLE}")
     conn.execute(
@@ -279,15 +321,17 @@ def _ensure_keyword_statistics(conn: psycopg.Connection[Any]) -> None:
         "PRIMARY KEY (store_id, lexeme))"
     )
     conn.execute(
-        f"CREATE TABLE {STORES_TABLE} (store_id text PRIMARY KEY, chunks bigint NOT NULL, tokens bigint NOT NULL)"
+        f"CREATE TABLE {STORES_TABLE} (store_id text PRIMARY KEY, chunks bigint NOT NULL, tokens bigint NOT NULL, "
+        "vector_sum vector)"
     )
     conn.execute(
         f"INSERT INTO {TERMS_TABLE} (store_id, lexeme, chunks) "
         f"SELECT c.store_id, u.lexeme, count(*) FROM {TABLE} c, unnest(c.tsv) AS u GROUP BY c.store_id, u.lexeme"
     )
     conn.execute(
-        f"INSERT INTO {STORES_TABLE} (store_id, chunks, tokens) SELECT c.store_id, count(*), coalesce(sum("
-        f"(SELECT count(*) FROM unnest(c.tsv) AS u, unnest(u.positions))), 0) FROM {TABLE} c GROUP BY c.store_id"
+        f"INSERT INTO {STORES_TABLE} (store_id, chunks, tokens, vector_sum) SELECT c.store_id, count(*), coalesce("
+        f"sum((SELECT count(*) FROM unnest(c.tsv) AS u, unnest(u.positions))), 0), sum(c.embedding) FROM {TABLE} c "
+        "GROUP BY c.store_id"
     )
 
 
@@ -420,7 +464,6 @@ class PgvectorIndex:
     def __init__(
         self,
         database_url: str,
-        dimension: int,
         *,
         min_pool_size: int = 1,
         max_pool_size: int = 8,
@@ -428,11 +471,13 @@ class PgvectorIndex:
         connect_timeout: float = 30.0,
         exact_search_max_chunks: int = EXACT_SEARCH_MAX_CHUNKS,
     ) -> None:
-        self.dimension = dimension
         self.exact_search_max_chunks = exact_search_max_chunks
+        # Dimensions whose HNSW index this process has seen exist (each store has its model's).
+        self._indexed: set[int] = set()
+        self._indexed_lock = threading.Lock()
         # The schema first, on a plain connection: the pool's connections need the vector type to exist.
         with psycopg.connect(database_url, connect_timeout=max(1, int(connect_timeout))) as conn:
-            ensure_schema(conn, dimension)
+            ensure_schema(conn)
         self._pool: Any
         if use_psycopg_pool and ConnectionPool is not None:
             self._pool = ConnectionPool(
@@ -466,11 +511,19 @@ class PgvectorIndex:
         """Serialise writers of one file: without it two concurrent upserts could both insert."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{store_id}\n{file_id}",))
 
-    def _vector(self, vector: Any) -> np.ndarray:
-        v = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if v.shape[0] != self.dimension:
-            raise ValueError(f"expected a vector of dimension {self.dimension}, got {v.shape[0]}")
-        return v
+    @staticmethod
+    def _vector(vector: Any) -> np.ndarray:
+        return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def _ensure_vector_index(self, dimension: int) -> None:
+        with self._indexed_lock:
+            if dimension in self._indexed:
+                return
+            with self._conn() as conn:
+                # Under the schema lock: two processes writing a new dimension's first rows at once.
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", _SCHEMA_LOCK)
+                create_vector_index(conn, dimension)
+            self._indexed.add(dimension)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -478,10 +531,14 @@ class PgvectorIndex:
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
         vectors = [self._vector(c.vector) for c in chunks]
+        if vectors:
+            if len({len(v) for v in vectors}) > 1:
+                raise ValueError("the chunks of one file have vectors of different dimensions")
+            self._ensure_vector_index(len(vectors[0]))
         attrs = Jsonb(dict(attributes)) if attributes is not None else None
         with self._conn() as conn:
             self._lock_file(conn, store_id, file_id)
-            _count_keywords(conn, store_id, file_id, -1)
+            _count_file(conn, store_id, file_id, -1)
             conn.execute(f"DELETE FROM {TABLE} WHERE store_id = %s AND file_id = %s", (store_id, file_id))
             conn.execute(
                 f"INSERT INTO {FILES_TABLE} (store_id, file_id, chunks, attributes) VALUES (%s, %s, %s, %s) "
@@ -504,12 +561,12 @@ class PgvectorIndex:
                     # PostgreSQL text cannot hold NUL; extracted text occasionally does.
                     text = chunk.text.replace("\x00", "")
                     copy.write_row((store_id, file_id, chunk.position, text, chunk.tokens, vector, attrs))
-            _count_keywords(conn, store_id, file_id, 1)
+            _count_file(conn, store_id, file_id, 1)
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._conn() as conn:
             self._lock_file(conn, store_id, file_id)
-            _count_keywords(conn, store_id, file_id, -1)
+            _count_file(conn, store_id, file_id, -1)
             for table in (TABLE, FILES_TABLE):
                 conn.execute(f"DELETE FROM {table} WHERE store_id = %s AND file_id = %s", (store_id, file_id))
 
@@ -579,7 +636,7 @@ class PgvectorIndex:
                     params = [*params, files]
                 rows = self._search_exact(conn, where, params, query, k)
             else:
-                rows = self._search_ann(conn, where, params, query, k, self.dimension)
+                rows = self._search_ann(conn, where, params, query, k, len(query))
                 if len(rows) < k:
                     # Short: fewer than k rows match, or the iterative scan gave up
                     # (hnsw.max_scan_tuples) under a very selective filter. An exact scan settles it.
@@ -611,10 +668,10 @@ class PgvectorIndex:
         # relaxed_order lets the HNSW scan keep going until k rows pass the filter, but may return
         # them slightly out of order, so the outer query re-sorts by the exact distance ("+ 0"
         # keeps PostgreSQL 17+ from reusing the CTE's claimed order and skipping that sort).
-        expr, cast = _ann_key(dimension)
+        expr, cast, dims = _ann_key(dimension)
         sql = (
             f"WITH found AS MATERIALIZED (SELECT file_id, position, text, embedding <=> %s AS distance "
-            f"FROM {TABLE} WHERE {where} ORDER BY {expr} <=> %s{cast} LIMIT %s) "
+            f"FROM {TABLE} WHERE {dims} AND {where} ORDER BY {expr} <=> %s{cast} LIMIT %s) "
             "SELECT file_id, position, text, distance FROM found ORDER BY distance + 0, file_id, position"
         )
         return conn.execute(sql, [query, *params, query, k]).fetchall()
@@ -636,10 +693,19 @@ class PgvectorIndex:
             ).fetchall()
         return [Hit(file_id=r[0], position=r[1], text=r[2], score=float(r[3])) for r in rows]
 
+    def mean_vector(self, store_id: str) -> np.ndarray | None:
+        with self._conn() as conn:
+            row = conn.execute(f"SELECT vector_sum, chunks FROM {STORES_TABLE} WHERE store_id = %s",
+                               (store_id,)).fetchone()
+        if row is None or row[0] is None or not row[1]:
+            return None
+        total = row[0].to_numpy() if hasattr(row[0], "to_numpy") else row[0]  # pgvector's Vector, or numpy
+        return (np.asarray(total, dtype=np.float64) / int(row[1])).astype(np.float32)
+
     def keyword_scale(self, store_id: str, query: str) -> float:
         with self._conn() as conn:
             keywords = _keyword_query(conn, store_id, query)
-        return sum(keywords.idfs) if keywords is not None else 0.0
+        return keywords.scale if keywords is not None else 0.0
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
                      query: str) -> dict[tuple[str, int], tuple[float, float]]:

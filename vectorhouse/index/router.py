@@ -64,6 +64,9 @@ class IndexRouter:
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
         return self._for(store_id).search_text(store_id, query, k, filter)
 
+    def mean_vector(self, store_id: str) -> np.ndarray | None:
+        return self._for(store_id).mean_vector(store_id)
+
     def keyword_scale(self, store_id: str, query: str) -> float:
         return self._for(store_id).keyword_scale(store_id, query)
 

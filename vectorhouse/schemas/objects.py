@@ -52,6 +52,8 @@ class VectorStoreObject(BaseModel):
     expires_at: int | None = None
     last_active_at: int | None = None
     metadata: dict[str, str] | None = None
+    # vectorhouse extension: the model its chunks and queries are embedded with.
+    embedding_model: str
 
 
 class VectorStoreDeleted(BaseModel):

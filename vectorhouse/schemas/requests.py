@@ -30,8 +30,10 @@ class VectorStoreCreate(_Strict):
     chunking_strategy: dict[str, Any] | None = None
     expires_after: ExpiresAfter | None = None
     metadata: Metadata = None
-    # vectorhouse extension (extra_body): which index backend holds this store's chunks.
+    # vectorhouse extensions (extra_body): which index backend holds this store's chunks, and which
+    # embedding model embeds them and the store's queries (`vectorhouse models list`).
     backend: str | None = None
+    embedding_model: str | None = Field(default=None, max_length=128)
 
 
 class VectorStoreUpdate(_Strict):

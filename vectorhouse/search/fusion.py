@@ -8,12 +8,17 @@ always give equal output.
 Normalisation (each signal to 0..1, with the same meaning across queries, so a caller's
 ``score_threshold`` means something):
 
-* vector: ``v = clamp(cosine, 0, 1)`` (:func:`cosine_to_unit`).
+* vector: ``v = clamp((cosine - f) / (1 - f), 0, 1)`` (:func:`cosine_to_unit`), ``f`` the cosine an
+  unrelated chunk gets. Semantic search passes ``f = 0`` (the cosine itself); hybrid search passes
+  the query's mean cosine over the store (``Index.mean_vector`` · query), so every model's cosines
+  are measured from its own floor: MiniLM's unrelated chunks score ~0.1, bge-small's ~0.55, and
+  unmeasured from there bge's vector side spans half the range the keyword side does.
 * text:   ``t = s / (s + K)`` for a BM25 score ``s > 0``, else 0 (:func:`bm25_to_unit`). Search
   passes the query's own ``K``: ``Index.keyword_scale``, the score of a chunk holding every query
-  term once at average length (with SQLite FTS5 the sum of the terms' IDF), so such a chunk gets
-  0.5 whether the query has two words or ten, and a chunk matching only its commonest word gets
-  little. ``BM25_SATURATION_K`` is the fallback when no scale is known.
+  term once at average length, a term the store lacks counting at the largest IDF (with SQLite FTS5
+  the sum of the terms' IDF), so such a chunk gets 0.5 whether the query has two words or ten, and
+  a chunk matching only one ordinary word of a long question gets little.
+  ``BM25_SATURATION_K`` is the fallback when no scale is known.
 
 Hybrid score (:func:`fuse_hybrid`, ``method="weighted"``, the default)::
 
@@ -54,16 +59,24 @@ BM25_SATURATION_K = 5.0
 FusionMethod = Literal["weighted", "rrf"]
 
 
-def cosine_to_unit(cos: float) -> float:
-    """Clamp a cosine similarity to 0..1.
+def cosine_to_unit(cos: float, floor: float = 0.0) -> float:
+    """A cosine similarity measured up from `floor` (what unrelated chunks score), clamped to 0..1.
 
-    MiniLM cosines between related texts are positive (typically 0.3-0.8); values at or below zero
-    mean "unrelated", and ordering among unrelated chunks carries no useful signal, so they all
-    become 0. NaN (a degenerate zero vector) also becomes 0.
+    Ordering among chunks at or below the floor carries no useful signal, so they all become 0.
+    NaN (a degenerate zero vector) also becomes 0.
     """
     if math.isnan(cos):
         return 0.0
-    return min(1.0, max(0.0, cos))
+    return min(1.0, max(0.0, (cos - floor) / (1.0 - floor)))
+
+
+def cosine_floor(mean_cosine: float | None) -> float:
+    """The floor hybrid search measures cosines from: the query's mean cosine over the store, kept
+    within 0..0.95 (a store whose chunks average below 0 needs none; a degenerate one must not
+    divide by ~0)."""
+    if mean_cosine is None or math.isnan(mean_cosine):
+        return 0.0
+    return min(0.95, max(0.0, mean_cosine))
 
 
 def bm25_to_unit(scores: Sequence[float], k: float = BM25_SATURATION_K) -> list[float]:
@@ -139,6 +152,7 @@ def fuse_hybrid(
     method: FusionMethod = "weighted",
     rrf_k: int = RRF_K,
     bm25_k: float = BM25_SATURATION_K,
+    floor: float = 0.0,
 ) -> list[tuple[K, float]]:
     """Fuse vector hits ``(key, cosine)`` and text hits ``(key, bm25)`` into 0..1 scores, best first.
 
@@ -159,7 +173,9 @@ def fuse_hybrid(
         unit = {key: min(1.0, s * (rrf_k + 1)) for key, s in rrf.items()}
         return _best_first(unit)
 
-    vec = {key: cosine_to_unit(c) for key, c in _max_by_key(vector_hits).items()}
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"cosine floor must be in [0, 1), got {floor!r}")
+    vec = {key: cosine_to_unit(c, floor) for key, c in _max_by_key(vector_hits).items()}
     raw_text = _max_by_key(text_hits)
     text = dict(zip(raw_text, bm25_to_unit(list(raw_text.values()), bm25_k), strict=True))
     fused: dict[K, float] = {}

@@ -13,8 +13,7 @@ from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog
 from vectorhouse.clock import Clock, SystemClock
 from vectorhouse.config import Settings
-from vectorhouse.embed.base import Embedder
-from vectorhouse.embed.factory import create_embedder
+from vectorhouse.embed.models import Endpoint, ModelRegistry
 from vectorhouse.index.factory import available_backends, create_index
 from vectorhouse.index.router import IndexRouter
 from vectorhouse.ingest.tokenizer import get_encoding
@@ -32,27 +31,31 @@ from vectorhouse.service.vector_stores import VectorStoreService
 log = logging.getLogger("vectorhouse")
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    if settings.embedder == "openai":
-        return create_embedder(
-            "openai",
-            base_url=settings.openai_base_url,
-            model=settings.openai_embedding_model,
-            api_key=settings.openai_api_key,
-            dimension=settings.openai_embedding_dimension or None,
-        )
-    return create_embedder(
-        settings.embedder,
-        device=settings.embed_device,
-        batch_size=settings.embed_batch_size,
-        threads=settings.embed_threads or None,
-    )
+def registry_for(settings: Settings) -> ModelRegistry:
+    """The models stores may choose under these settings (none loaded yet)."""
+    if settings.embedder not in ("local", "openai"):
+        raise ValueError(f"VECTORHOUSE_EMBEDDER must be 'local' or 'openai', got {settings.embedder!r}")
+    extra = [name.strip() for name in settings.openai_embedding_models.split(",") if name.strip()]
+    endpoint_models = [settings.openai_embedding_model] if settings.embedder == "openai" else []
+    endpoint_models = list(dict.fromkeys([*endpoint_models, *extra]))
+    endpoint = Endpoint(settings.openai_base_url, settings.openai_api_key, tuple(endpoint_models),
+                        settings.openai_embedding_dimension) if endpoint_models else None
+    return ModelRegistry(settings.model_dir, settings.default_embedding_model, endpoint,
+                         device=settings.embed_device, batch_size=settings.embed_batch_size,
+                         threads=settings.embed_threads or None)
+
+
+def build_models(settings: Settings) -> ModelRegistry:
+    """The models stores may choose, the default one loaded now (others when first used)."""
+    models = registry_for(settings)
+    models.get(models.default)
+    return models
 
 
 class Vectorhouse:
     """One instance per process. `start()` loads the model and starts the workers; `close()` stops them."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         # The index's matrix-vector scans are small; a multi-threaded BLAS spin-waits after each one
@@ -63,30 +66,29 @@ class Vectorhouse:
         self.catalog = Catalog.open(settings.database_url, data_dir)
         # A SQLite catalog and the embedded index belong to one process; a PostgreSQL catalog is shared.
         self._lock_file = None if self.catalog.shared else self._lock_data_dir(data_dir)
-        self.embedder = embedder or build_embedder(settings)
+        self.models = build_models(settings)
         get_encoding(settings.tokenizer)  # load the BPE ranks now, not on the first file
         self.blobs = LocalBlobStore(data_dir / "blobs")
         self.backends = available_backends(settings)
         if settings.default_index not in self.backends:
             raise ValueError(f"index backend {settings.default_index!r} is not available here: "
                              f"choose one of {', '.join(self.backends)}")
-        dimension = self.embedder.dimension
         self.index = IndexRouter(
-            {name: (lambda name=name: create_index(name, settings, dimension)) for name in self.backends},
+            {name: (lambda name=name: create_index(name, settings)) for name in self.backends},
             self._backend_of,
         )
         self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
         self.events = StatusEvents()
         self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes)
         self.stores = VectorStoreService(self.catalog, self.index, self.clock, self.backends,
-                                         settings.default_index)
+                                         settings.default_index, self.models)
         self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue,
                                             self.events)
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
                                     settings.max_batch_files)
-        self.search = SearchService(self.catalog, self.index, self.embedder, self.stores)
+        self.search = SearchService(self.catalog, self.index, self.stores)
         self.ingestion = IngestionService(
-            self.catalog, self.blobs, self.index, self.embedder, self.queue, settings.tokenizer, self.events,
+            self.catalog, self.blobs, self.index, self.models, self.queue, settings.tokenizer, self.events,
             windowed=settings.long_chunks == "windows",
         )
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
@@ -113,6 +115,7 @@ class Vectorhouse:
         for name in self.backends:
             # Connect now: a bad URL or a foreign Elasticsearch mapping fails the start, not a file.
             self.index.backend(name)
+        self.stores.pin_default_model()
         if not self.catalog.shared:
             # This process owns the SQLite catalog, so every unfinished claim was a dead process's.
             # (With PostgreSQL, other live processes hold claims; expired leases free a dead one's.)

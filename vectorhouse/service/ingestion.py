@@ -1,4 +1,4 @@
-"""Ingestion of claimed jobs: extract → chunk → embed (one batch for many files) → index → catalog status."""
+"""Ingestion of claimed jobs: extract → chunk → embed (one batch per model for many files) → index → catalog status."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import and_, select, update
 
 from vectorhouse.blobs.local import LocalBlobStore
-from vectorhouse.catalog import Catalog, files, vector_store_files
-from vectorhouse.embed.base import Embedder
+from vectorhouse.catalog import Catalog, files, vector_store_files, vector_stores
+from vectorhouse.embed.models import ModelRegistry
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
 from vectorhouse.ingest.extract import ExtractionError, extract_text
@@ -28,6 +28,7 @@ class _Prepared:
     seq: int
     attributes: dict[str, Any] | None
     chunks: list[TextChunk]
+    model: str  # the store's embedding model
 
 
 @dataclass
@@ -70,31 +71,35 @@ class IngestStats:
 
 
 class IngestionService:
-    def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, embedder: Embedder,
+    def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, models: ModelRegistry,
                  queue: JobQueue, encoding_name: str, events: StatusEvents, windowed: bool = False) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
-        self.embedder = embedder
+        self.models = models
         self.queue = queue
         self.encoding_name = encoding_name
         self.events = events
-        self.embed_chunks = embedder.embed_documents if windowed else embedder.embed
+        self.windowed = windowed
         self.stats = IngestStats()
 
     def run_once(self, owner: str, limit: int) -> int:
         """Claim up to `limit` jobs and take each to completed or failed; returns how many were claimed."""
         claimed = self.queue.claim(owner, limit)
         prepared = [p for p in (self._prepare(job) for job in claimed) if p is not None]
-        if prepared:
-            self._embed_and_index(prepared)
+        by_model: dict[str, list[_Prepared]] = {}
+        for p in prepared:
+            by_model.setdefault(p.model, []).append(p)
+        for model, group in by_model.items():
+            self._embed_and_index(model, group)
         return len(claimed)
 
     def _prepare(self, job: ClaimedJob) -> _Prepared | None:
         with self.catalog.read() as conn:
             row = conn.execute(
-                select(vector_store_files, files.c.sha256, files.c.filename)
+                select(vector_store_files, files.c.sha256, files.c.filename, vector_stores.c.embedding_model)
                 .join(files, files.c.id == vector_store_files.c.file_id)
+                .join(vector_stores, vector_stores.c.id == vector_store_files.c.store_id)
                 .where(
                     and_(vector_store_files.c.store_id == job.store_id,
                          vector_store_files.c.file_id == job.file_id)
@@ -121,14 +126,15 @@ class IngestionService:
             return None
         finally:
             self.stats.add(extract_seconds=time.perf_counter() - started)
-        return _Prepared(job, row.seq, row.attributes, chunks)
+        return _Prepared(job, row.seq, row.attributes, chunks, row.embedding_model or self.models.default)
 
-    def _embed_and_index(self, prepared: list[_Prepared]) -> None:
+    def _embed_and_index(self, model: str, prepared: list[_Prepared]) -> None:
         texts = [c.text for p in prepared for c in p.chunks]
         started = time.perf_counter()
         self.stats.embedding_started()
         try:
-            vectors = self.embed_chunks(texts)
+            embedder = self.models.get(model)
+            vectors = (embedder.embed_documents if self.windowed else embedder.embed)(texts)
         except Exception as exc:
             log.exception("embedding %d chunks failed", len(texts))
             for p in prepared:

@@ -9,13 +9,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from vectorhouse.catalog import Catalog, files, vector_store_files
-from vectorhouse.embed.base import Embedder
 from vectorhouse.errors import BackendFailure, InvalidRequest
 from vectorhouse.index.base import Hit, Index
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
 from vectorhouse.search.filters import Filter, parse_filter
-from vectorhouse.search.fusion import BM25_SATURATION_K, fuse_hybrid, merge_queries
+from vectorhouse.search.fusion import BM25_SATURATION_K, cosine_floor, fuse_hybrid, merge_queries
 from vectorhouse.search.rewrite import rewrite_query
 from vectorhouse.service.vector_stores import VectorStoreService
 
@@ -44,10 +43,9 @@ def _queries(query: str | list[str]) -> list[str]:
 
 
 class SearchService:
-    def __init__(self, catalog: Catalog, index: Index, embedder: Embedder, stores: VectorStoreService) -> None:
+    def __init__(self, catalog: Catalog, index: Index, stores: VectorStoreService) -> None:
         self.catalog = catalog
         self.index = index
-        self.embedder = embedder
         self.stores = stores
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vectorhouse-search")
 
@@ -69,7 +67,7 @@ class SearchService:
         with self.catalog.read() as conn:
             store = self.stores.usable_row(conn, store_id)
             try:
-                page = self._search(conn, store_id, request, queries, filter, threshold, embedding_weight,
+                page = self._search(conn, store, request, queries, filter, threshold, embedding_weight,
                                     text_weight)
             except (InvalidRequest, BackendFailure):
                 raise
@@ -80,9 +78,10 @@ class SearchService:
         self.stores.mark_active(store)
         return page
 
-    def _search(self, conn: Connection, store_id: str, request: SearchRequest, queries: list[str],
+    def _search(self, conn: Connection, store: Any, request: SearchRequest, queries: list[str],
                 filter: Filter | None, threshold: float, embedding_weight: float,
                 text_weight: float) -> SearchResultsPage:
+        store_id = store.id
         k = request.max_num_results
         candidates = max(MIN_CANDIDATES, 4 * k)
         mode = request.search_mode
@@ -93,8 +92,12 @@ class SearchService:
             self._pool.submit(self._keyword_search, store_id, query, candidates, filter)
             for query in (queries if mode != "semantic" else [])
         ]
-        vectors = self.embedder.embed(queries) if mode != "full_text" else None
+        # Hybrid measures cosines up from what an unrelated chunk of this store scores (search/fusion.py).
+        mean_future = self._pool.submit(self.index.mean_vector, store_id) if mode == "hybrid" else None
+        # Queries are embedded with the store's own model (its chunks' vector space).
+        vectors = self.stores.embedder_of(store).embed_queries(queries) if mode != "full_text" else None
         texts: dict[Key, Hit] = {}
+        mean = mean_future.result() if mean_future is not None else None
         fused_per_query = []
         for i, query in enumerate(queries):
             vector_hits = (
@@ -119,8 +122,11 @@ class SearchService:
                     if embedding_weight > 0 and text_weight > 0  # a signal weighted 0 needs no filling
                     else ([], [])
                 )
+                # Weighted 0, one signal ranks alone: then the vector side stays the plain cosine.
+                floor = cosine_floor(float(mean @ vectors[i]) if mean is not None and text_weight > 0 else None)
                 fused = fuse_hybrid([*vector_signal, *missing[0]], [*text_signal, *missing[1]],
-                                    embedding_weight=embedding_weight, text_weight=text_weight, bm25_k=bm25_k)
+                                    embedding_weight=embedding_weight, text_weight=text_weight, bm25_k=bm25_k,
+                                    floor=floor)
             fused_per_query.append(fused)
         # Scores leave rounded to 6 places; the threshold compares what the client sees.
         ranked = [

@@ -9,7 +9,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
 from vectorhouse.clock import Clock
-from vectorhouse.errors import Gone, InvalidRequest, NotFound
+from vectorhouse.embed.base import Embedder
+from vectorhouse.embed.models import ModelRegistry, UnknownModel
+from vectorhouse.errors import BackendFailure, Gone, InvalidRequest, NotFound
 from vectorhouse.ids import is_valid, new_id
 from vectorhouse.index.router import IndexRouter
 from vectorhouse.schemas.objects import (
@@ -47,12 +49,32 @@ def count_files(conn: Connection, *where: Any) -> FileCounts:
 
 class VectorStoreService:
     def __init__(self, catalog: Catalog, index: IndexRouter, clock: Clock, backends: Sequence[str],
-                 default_backend: str) -> None:
+                 default_backend: str, models: ModelRegistry) -> None:
         self.catalog = catalog
         self.index = index
         self.clock = clock
         self.backends = tuple(backends)
         self.default_backend = default_backend
+        self.models = models
+
+    def pin_default_model(self) -> None:
+        """Stores made before stores chose models were embedded with the default: record it, so a later
+        change of the default never embeds their queries with another model than their chunks."""
+        with self.catalog.transaction() as conn:
+            conn.execute(update(vector_stores).where(vector_stores.c.embedding_model.is_(None))
+                         .values(embedding_model=self.models.default))
+
+    def model_name(self, row: Any) -> str:
+        return row.embedding_model or self.models.default
+
+    def embedder_of(self, row: Any) -> Embedder:
+        """The store's model, which embeds its chunks and its queries alike."""
+        name = self.model_name(row)
+        try:
+            return self.models.get(name)
+        except UnknownModel as exc:  # installed when the store was made, gone from this server since
+            raise BackendFailure(f"the embedding model '{name}' of vector store '{row.id}' is not available "
+                                 f"on this server: {exc}", code="embedding_model_unavailable") from exc
 
     def backend_of(self, store_id: str) -> str | None:
         with self.catalog.read() as conn:
@@ -118,6 +140,7 @@ class VectorStoreService:
             expires_at=self.expires_at(row),
             last_active_at=row.last_active_at,
             metadata=row.metadata,
+            embedding_model=self.model_name(row),
         )
 
     def wait(self, store_id: str, max_wait_ms: int, events: StatusEvents) -> VectorStoreObject:
@@ -142,6 +165,11 @@ class VectorStoreService:
         if backend not in self.backends:
             raise InvalidRequest(f"backend '{backend}' is not available on this server: choose one of "
                                  f"{', '.join(self.backends)}", param="backend")
+        model = request.embedding_model if request.embedding_model is not None else self.models.default
+        try:
+            self.models.check(model)
+        except UnknownModel as exc:
+            raise InvalidRequest(str(exc), param="embedding_model", code="invalid_embedding_model") from None
         store_id = new_id("vs_")
         now = self.clock.now()
         conn.execute(
@@ -155,6 +183,7 @@ class VectorStoreService:
                 last_active_at=now,
                 expired=0,
                 backend=backend,
+                embedding_model=model,
             )
         )
         self.index.remember(store_id, backend)
