@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vectorhouse.search.filters import Comparison, Compound, Filter
+from vectorhouse.index.filters import Comparison, Compound, Filter
 
 PARITY_ATTRIBUTES: dict[str, dict[str, Any] | None] = {
     "none": None,

@@ -56,7 +56,7 @@ def test_bench_search_then_fusion_on_the_same_data_dir(tiny: Path, tmp_path: Pat
     assert "embedding model all-MiniLM-L6-v2" in table[0]
     assert "test (2)" in table[1] and "train (1)" in table[1]  # judged queries per split
     rows = {name.strip(): [float(x) for x in values] for name, *values in (line.rsplit(None, 2) for line in table[2:])}
-    served = rows["served: top 50 of each, both signals, cosine from the store's mean, s/(s+all idf), 0.5/0.5"]
+    served = rows["served (search/hybrid.py over the index): cosine from the store's mean, s/(s+all idf), 0.5/0.5"]
     assert served[0] == pytest.approx(1.0)  # what bench search measured
     assert set(rows) >= {"vectors only", "BM25 only", "RRF (k=60) of the two rankings",
                          "before: cosine, s/(s+held idf), 0.5/0.5"}

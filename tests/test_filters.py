@@ -1,20 +1,17 @@
-"""Tests for vectorhouse.search.filters: parsing, evaluation semantics and error locations."""
+"""The filter model (index.filters) and its parser (schemas.filters): parsing, evaluation semantics, error locations."""
 
 from __future__ import annotations
 
 import pytest
 
 from vectorhouse.errors import InvalidRequest
-from vectorhouse.search.filters import (
+from vectorhouse.index.filters import (
     COMPARISON_OPS,
-    MAX_FILTER_DEPTH,
     Comparison,
     Compound,
-    Filter,
-    filter_to_dict,
     matches,
-    parse_filter,
 )
+from vectorhouse.schemas.filters import MAX_FILTER_DEPTH, parse_filter
 
 ATTRS: dict[str, object] = {
     "author": "ada",
@@ -177,26 +174,6 @@ def test_parse_builds_the_ast() -> None:
     assert parse_filter(raw) == Compound(
         op="or", filters=(Comparison("k", "eq", "v"), Comparison("n", "in", (1, "a")))
     )
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        cmp("a", "eq", "x"),
-        cmp("a", "ne", True),
-        cmp("a", "gte", 1.5),
-        cmp("a", "nin", ["x", 2]),
-        {"type": "and", "filters": [cmp("a", "lt", 3), {"type": "or", "filters": [cmp("b", "eq", 0)]}]},
-    ],
-)
-def test_filter_to_dict_round_trips(raw: dict[str, object]) -> None:
-    f: Filter = parse_filter(raw)
-    assert filter_to_dict(f) == raw
-    assert parse_filter(filter_to_dict(f)) == f
-
-
-def test_filter_to_dict_makes_type_explicit() -> None:
-    assert filter_to_dict(parse_filter({"key": "a", "value": 1})) == {"key": "a", "type": "eq", "value": 1}
 
 
 # (raw, param of the error, a fragment of the message)

@@ -15,7 +15,7 @@ from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk
 from vectorhouse.index.elasticsearch import INDEX_SETTINGS, ElasticsearchIndex, index_name, mapping
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.search.filters import Comparison, matches
+from vectorhouse.index.filters import Comparison, matches
 
 DIM = 16
 

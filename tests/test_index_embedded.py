@@ -9,7 +9,7 @@ import numpy as np
 
 from vectorhouse.index.base import Chunk
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.search.filters import Comparison
+from vectorhouse.index.filters import Comparison
 
 DIM = 8
 

@@ -10,7 +10,7 @@ import pytest
 
 from vectorhouse.index.base import Chunk
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.search.text import keyword_terms
+from vectorhouse.index.text import keyword_terms
 
 DIM = 8
 # Stems that collide (run/running/runs), diacritics, digits, stop words and rare words: the cases

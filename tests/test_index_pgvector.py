@@ -19,6 +19,7 @@ import psycopg  # noqa: E402
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters  # noqa: E402
 from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
+from vectorhouse.index.filters import Comparison, Compound, matches  # noqa: E402
 from vectorhouse.index.pgvector import (  # noqa: E402
     FILES_TABLE,
     STORES_TABLE,
@@ -27,7 +28,6 @@ from vectorhouse.index.pgvector import (  # noqa: E402
     PgvectorIndex,
     ensure_schema,
 )
-from vectorhouse.search.filters import Comparison, Compound, matches  # noqa: E402
 
 DIM = 16
 

@@ -1,11 +1,11 @@
 """`vectorhouse bench fusion`: hybrid fusion variants replayed offline over an ingested embedded index.
 
 Ranking experiments need both signals for every chunk and every query, which /search never returns.
-This reads a data dir that `bench search` or `bench quality` filled (`--data-dir`), computes each
-judged query's cosine (with the store's own embedding model) and BM25 (FTS5's formula over the
-store's rows, from the index's own postings) against every chunk of the dataset's store, and prints
-document nDCG@10 per qrels split for a fixed set of fusions, the served one first. Choose on one
-split or collection, report the others.
+This reads a data dir that `bench search` or `bench quality` filled (`--data-dir`) and prints
+document nDCG@10 per qrels split: first as /search ranks, by search/hybrid.py over the embedded index
+itself; then for a fixed set of fusions of each judged query's cosine (with the store's own
+embedding model) and BM25 (FTS5's formula over the store's rows, from the index's own postings)
+against every chunk of the dataset's store. Choose on one split or collection, report the others.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ import numpy as np
 from vectorhouse.bench.beir import load_dataset, load_qrels, load_queries, store_name
 from vectorhouse.bench.metrics import mean, ndcg_at_k
 from vectorhouse.config import Settings
+from vectorhouse.index.embedded import EmbeddedIndex
 from vectorhouse.index.keywords import KeywordPostings
-from vectorhouse.search.fusion import BM25_SATURATION_K, RRF_K, cosine_floor, fuse_hybrid
-from vectorhouse.search.text import keyword_terms
-from vectorhouse.service.search import MIN_CANDIDATES
+from vectorhouse.index.text import keyword_terms
+from vectorhouse.search.fusion import RRF_K, cosine_floor
+from vectorhouse.search.hybrid import candidates_for, keyword_signal, rank_query
 
 K = 10
 
-SERVED = "served: top 50 of each, both signals, cosine from the store's mean, s/(s+all idf), 0.5/0.5"
+SERVED = "served (search/hybrid.py over the index): cosine from the store's mean, s/(s+all idf), 0.5/0.5"
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ VARIANTS: list[tuple[str, Callable[[Signals], np.ndarray]]] = [
 ]
 
 
-def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, str] | None:
-    """(chunk ids, their document ids, their vectors, store id, its model) of the newest store so named."""
+def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, int]], str,
+                                                    str] | None:
+    """(chunk ids, their document ids, their vectors, their (file, position) keys, store id, its model)
+    of the newest store so named."""
     if not (data_dir / "catalog.db").is_file() or not (data_dir / "index.db").is_file():
         return None
     with sqlite3.connect(data_dir / "catalog.db") as catalog:
@@ -94,14 +97,16 @@ def _store_rows(data_dir: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.n
         return None
     with sqlite3.connect(data_dir / "index.db") as index:
         rows = index.execute(
-            "SELECT c.id, json_extract(a.attributes, '$.doc_id'), c.vector FROM chunks c JOIN file_attributes a "
+            "SELECT c.id, json_extract(a.attributes, '$.doc_id'), c.vector, c.file_id, c.position "
+            "FROM chunks c JOIN file_attributes a "
             "ON a.store_id = c.store_id AND a.file_id = c.file_id WHERE c.store_id = ? ORDER BY c.id",
             (row[0],),
         ).fetchall()
     ids = np.array([r[0] for r in rows], np.int64)
     docs = np.array([str(r[1]) for r in rows], object)
     vectors = np.frombuffer(b"".join(r[2] for r in rows), np.float32).reshape(len(rows), -1)
-    return ids, docs, vectors, row[0], row[1] or Settings().default_embedding_model
+    keys = [(str(r[3]), int(r[4])) for r in rows]
+    return ids, docs, vectors, keys, row[0], row[1] or Settings().default_embedding_model
 
 
 def _ndcg(scores: np.ndarray, docs: np.ndarray, relevant: set[str]) -> float:
@@ -119,12 +124,15 @@ def fusion_command(args: argparse.Namespace) -> int:
         print(f"no store {store_name(dataset, args.embedding_model)} in {data_dir}: run `vectorhouse bench search "
               f"{args.dataset} --data-dir {args.data_dir}` first", file=sys.stderr)
         return 2
-    ids, docs, vectors, store_id, model = found
+    ids, docs, vectors, keys, store_id, model = found
     postings = KeywordPostings()
     postings.start_loading()
     with sqlite3.connect(data_dir / "index.db", isolation_level=None) as index:
         postings.finish_loading(postings.load(index))
     store_mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
+    index = EmbeddedIndex(data_dir / "index.db")
+    index.keyword_postings(wait=120)  # rank from the in-memory postings, as a warm server does
+    doc_of = dict(zip(keys, docs, strict=True))
     queries = load_queries(args.dataset)
     embedder = build_models(Settings.from_env(embedding_model=model)).get(model)
     print(f"store {store_id}: {len(ids)} chunks, embedding model {model}")
@@ -138,12 +146,18 @@ def fusion_command(args: argparse.Namespace) -> int:
         per_variant: dict[str, list[float]] = {}
         for query_id, query_vector in zip(judged, vectors_q, strict=True):
             relevant = {d for d, r in qrels[query_id].items() if r > 0}
-            signals = _signals(postings, store_id, ids, vectors, store_mean, queries[query_id], query_vector)
-            per_variant.setdefault(SERVED, []).append(_ndcg(_served(ids, signals), docs, relevant))
+            text = queries[query_id]
+            served, _ = rank_query(index, store_id, text, "hybrid", query_vector,
+                                   keyword_signal(index, store_id, text, candidates_for(K), None),
+                                   index.mean_vector(store_id), candidates_for(K), None)
+            ranked = list(dict.fromkeys(doc_of[key] for key, _ in served))
+            per_variant.setdefault(SERVED, []).append(ndcg_at_k(ranked, relevant, K))
+            signals = _signals(postings, store_id, ids, vectors, store_mean, text, query_vector)
             for name, fuse in VARIANTS:
                 per_variant.setdefault(name, []).append(_ndcg(fuse(signals), docs, relevant))
         for name, values in per_variant.items():
             table.setdefault(name, {})[f"{split} ({len(judged)})"] = mean(values)
+    index.close()
     columns = list(next(iter(table.values())))
     width = max(len(name) for name in table)
     print(f"{'fusion':{width}s} " + " ".join(f"{c:>14s}" for c in columns))
@@ -162,26 +176,6 @@ def _signals(postings: KeywordPostings, store_id: str, ids: np.ndarray, vectors:
         held = sum(i for i, n in zip(matches.idfs, matches.rows_with, strict=True) if n)
         every = sum(matches.idfs)
     return Signals(vectors @ query_vector, text, held, every, float(store_mean @ query_vector))
-
-
-def _served(ids: np.ndarray, x: Signals) -> np.ndarray:
-    """What /search ranks: each signal's top candidates, each given the other signal as
-    SearchService._missing_signals does, fused by the product's own fuse_hybrid; a rank order as scores."""
-    top_v = np.argsort(-x.cosine, kind="stable")[:MIN_CANDIDATES]
-    matched = np.flatnonzero(x.bm25 > 0)
-    top_t = matched[np.argsort(-x.bm25[matched], kind="stable")[:MIN_CANDIDATES]]
-    rows_v, rows_t = top_v.tolist(), top_t.tolist()
-    if len(top_v) >= MIN_CANDIDATES:
-        rows_v += [i for i in rows_t if i not in set(top_v.tolist())]
-    if len(top_t) >= MIN_CANDIDATES:
-        rows_t += [i for i in top_v.tolist() if i not in set(top_t.tolist()) and x.bm25[i] > 0]
-    fused = fuse_hybrid([(int(ids[i]), float(x.cosine[i])) for i in rows_v],
-                        [(int(ids[i]), float(x.bm25[i])) for i in rows_t],
-                        bm25_k=x.all_idf if x.all_idf > 0 else BM25_SATURATION_K, floor=cosine_floor(x.mean_cosine))
-    scores = np.full(len(ids), -1.0)
-    for rank, (key, _) in enumerate(fused):
-        scores[np.searchsorted(ids, key)] = len(fused) - rank  # rank order, ties as fuse_hybrid broke them
-    return scores
 
 
 def add_fusion_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

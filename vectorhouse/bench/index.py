@@ -13,7 +13,7 @@ from vectorhouse.bench.metrics import percentile
 from vectorhouse.config import Settings
 from vectorhouse.index.base import Chunk
 from vectorhouse.index.factory import create_index
-from vectorhouse.search.filters import Comparison, Filter
+from vectorhouse.index.filters import Comparison, Filter
 
 DIM, FILES, CLUSTERS, K = 384, 1000, 1000, 10
 STORE = "vs_benchindex"

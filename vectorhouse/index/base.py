@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vectorhouse.search.filters import Filter
+from vectorhouse.index.filters import Filter
 
 
 @dataclass(frozen=True)

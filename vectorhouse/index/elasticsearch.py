@@ -10,14 +10,14 @@ with a strict mapping:
 
 Attributes are nested key/value rows rather than one field per key so the mapping stays strict
 while keys stay arbitrary; every comparison compiles to a ``nested`` query on one row (key AND
-typed value), with the semantics of :func:`vectorhouse.search.filters.matches`. The compiled filter
+typed value), with the semantics of :func:`vectorhouse.index.filters.matches`. The compiled filter
 goes inside the kNN ``filter`` (applied during the HNSW search, before the top-k cut) and into the
 BM25 query's ``bool.filter``.
 
 Writes use ``refresh=True``, so a file reported ``completed`` is searchable. Only core APIs are
 used (index, bulk, search, kNN): no ``_delete_by_query``, scripts or extra analyzers, which the
 integration-test distribution and some managed clusters leave out. That distribution has no
-stemmer either, so chunks and queries are tokenised here, by :class:`vectorhouse.search.tokens.
+stemmer either, so chunks and queries are tokenised here, by :class:`vectorhouse.index.tokens.
 KeywordTokenizer` (the embedded index's FTS5 tokenizer, Porter stemming): ``terms`` holds each
 chunk's terms as often as they occur, and Elasticsearch's BM25 over it scores what FTS5's does,
 but for Lucene's IDF. Unstemmed (the standard analyser), SciFact's hybrid nDCG@10 was 0.717 against
@@ -37,7 +37,7 @@ import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.search.filters import (
+from vectorhouse.index.filters import (
     EQUALITY_OPS,
     MEMBERSHIP_OPS,
     ORDERING_OPS,
@@ -47,8 +47,8 @@ from vectorhouse.search.filters import (
     is_number,
     matches,
 )
-from vectorhouse.search.text import keyword_terms
-from vectorhouse.search.tokens import KeywordTokenizer
+from vectorhouse.index.text import keyword_terms
+from vectorhouse.index.tokens import KeywordTokenizer
 
 INDEX_PREFIX = "vectorhouse-"
 # kNN candidates per shard: at least this many, else 4 x k (Elasticsearch allows up to 10000).
@@ -84,7 +84,7 @@ def index_name(store_id: str, prefix: str = INDEX_PREFIX) -> str:
 
 
 INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
-# Terms come tokenised and stemmed (search.tokens); `whitespace` is a core analyser, on every cluster.
+# Terms come tokenised and stemmed (index.tokens); `whitespace` is a core analyser, on every cluster.
 TERMS_FIELD: dict[str, Any] = {"type": "text", "analyzer": "whitespace"}
 
 
@@ -183,7 +183,7 @@ def _nested(key: str, *clauses: dict[str, Any]) -> dict[str, Any]:
 
 
 def _equal_to(value: Any) -> dict[str, Any] | None:
-    """Type-aware equality of one attribute row with `value` (module doc of search.filters), or None."""
+    """Type-aware equality of one attribute row with `value` (module doc of index.filters), or None."""
     if isinstance(value, bool):
         return {"term": {"attrs.b": value}}
     if isinstance(value, str):
@@ -266,7 +266,7 @@ def bool_depth(query: Any) -> int:
 
 
 def compile_filter(f: Filter) -> dict[str, Any]:
-    """Query DSL that selects exactly the documents :func:`vectorhouse.search.filters.matches` accepts."""
+    """Query DSL that selects exactly the documents :func:`vectorhouse.index.filters.matches` accepts."""
     if isinstance(f, Compound):
         if not f.filters:
             return _MATCH_ALL if f.op == "and" else _MATCH_NONE

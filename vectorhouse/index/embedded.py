@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.keywords import KeywordPostings
+from vectorhouse.index.text import bm25_idf, keyword_terms
+from vectorhouse.index.tokens import TOKENIZE
 from vectorhouse.index.vectors import Ann, StoreVectors
-from vectorhouse.search.filters import Filter, matches
-from vectorhouse.search.text import bm25_idf, keyword_terms
-from vectorhouse.search.tokens import TOKENIZE
 
 log = logging.getLogger("vectorhouse.index")
 

@@ -24,8 +24,8 @@ from functools import cached_property
 
 import numpy as np
 
-from vectorhouse.search.text import bm25_idf
-from vectorhouse.search.tokens import KeywordTokenizer, Occurrences, occurrences_sql
+from vectorhouse.index.text import bm25_idf
+from vectorhouse.index.tokens import KeywordTokenizer, Occurrences, occurrences_sql
 
 K1 = 1.2
 B = 0.75

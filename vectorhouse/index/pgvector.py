@@ -35,7 +35,7 @@ zeta(2)``: 1 occurrence 0.61, 2 -> 0.76, many -> 1) and, with normalisation 1, d
 ``log2(length + 1)``, the length counting the chunk's lexeme occurrences. The constant makes one
 occurrence in a chunk of the store's average length weigh exactly ``idf(t)``, as BM25 does, so
 ``keyword_scale`` is the summed IDF of the held terms, as on the other backends. ``idf`` is
-FTS5's (``search.text.bm25_idf``) over per-store statistics kept in two tables as chunks are
+FTS5's (``index.text.bm25_idf``) over per-store statistics kept in two tables as chunks are
 written, so a search reads them by key::
 
     index_terms(store_id, lexeme, chunks)    -- chunks of the store holding the lexeme
@@ -67,7 +67,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.search.filters import (
+from vectorhouse.index.filters import (
     EQUALITY_OPS,
     MEMBERSHIP_OPS,
     ORDERING_OPS,
@@ -76,7 +76,7 @@ from vectorhouse.search.filters import (
     Filter,
     is_number,
 )
-from vectorhouse.search.text import bm25_idf, keyword_terms
+from vectorhouse.index.text import bm25_idf, keyword_terms
 
 try:  # psycopg[pool]; a minimal pool below stands in when it is not installed
     from psycopg_pool import ConnectionPool
@@ -396,7 +396,7 @@ def compile_filter(f: Filter) -> tuple[str, list[Any]]:
     """A never-NULL SQL boolean over the ``attributes`` column, with its %s parameters in order.
 
     The SQL text is built from constants only; keys and values always travel as bound parameters.
-    Semantics are exactly :func:`vectorhouse.search.filters.matches`.
+    Semantics are exactly :func:`vectorhouse.index.filters.matches`.
     """
     if isinstance(f, Compound):
         if not f.filters:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit, Index
-from vectorhouse.search.filters import Filter
+from vectorhouse.index.filters import Filter
 
 
 class IndexRouter:

@@ -1,4 +1,4 @@
-"""Search a vector store: validate, embed the query, ask the index for both signals, fuse, threshold, page."""
+"""Search a vector store: validate, embed with the store's model, rank (search/hybrid.py), threshold, page."""
 
 from __future__ import annotations
 
@@ -11,20 +11,17 @@ from sqlalchemy import Connection, and_, select
 from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.errors import BackendFailure, InvalidRequest
 from vectorhouse.index.base import Hit, Index
+from vectorhouse.index.filters import Filter
+from vectorhouse.schemas.filters import parse_filter
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
-from vectorhouse.search.filters import Filter, parse_filter
-from vectorhouse.search.fusion import BM25_SATURATION_K, cosine_floor, fuse_hybrid, merge_queries
+from vectorhouse.search.fusion import merge_queries
+from vectorhouse.search.hybrid import Key, Weights, candidates_for, keyword_signal, rank_query
 from vectorhouse.search.rewrite import rewrite_query
 from vectorhouse.service.vector_stores import VectorStoreService
 
-# Each signal returns this many candidates (at least) before fusion, so a chunk that is second-best
-# on both signals is still seen by both.
 log = logging.getLogger("vectorhouse.search")
-MIN_CANDIDATES = 50
 MAX_QUERY_CHARS = 10000
-
-Key = tuple[str, int]
 
 
 def _queries(query: str | list[str]) -> list[str]:
@@ -67,8 +64,8 @@ class SearchService:
         with self.catalog.read() as conn:
             store = self.stores.usable_row(conn, store_id)
             try:
-                page = self._search(conn, store, request, queries, filter, threshold, embedding_weight,
-                                    text_weight)
+                page = self._search(conn, store, request, queries, filter, threshold,
+                                    Weights(embedding_weight, text_weight))
             except (InvalidRequest, BackendFailure):
                 raise
             except Exception as exc:
@@ -79,54 +76,30 @@ class SearchService:
         return page
 
     def _search(self, conn: Connection, store: Any, request: SearchRequest, queries: list[str],
-                filter: Filter | None, threshold: float, embedding_weight: float,
-                text_weight: float) -> SearchResultsPage:
+                filter: Filter | None, threshold: float, weights: Weights) -> SearchResultsPage:
         store_id = store.id
         k = request.max_num_results
-        candidates = max(MIN_CANDIDATES, 4 * k)
+        candidates = candidates_for(k)
         mode = request.search_mode
         # The keyword searches need no vector: they start first and run beside the query embedding,
         # which uses every core (a keyword search is ~0.5 ms of one core against the embedding's ~3.5 ms
         # of two at SciFact size; started after the embedding instead, p50 was 0.2-0.4 ms higher).
         text_futures = [
-            self._pool.submit(self._keyword_search, store_id, query, candidates, filter)
+            self._pool.submit(keyword_signal, self.index, store_id, query, candidates, filter)
             for query in (queries if mode != "semantic" else [])
         ]
         # Hybrid measures cosines up from what an unrelated chunk of this store scores (search/fusion.py).
         mean_future = self._pool.submit(self.index.mean_vector, store_id) if mode == "hybrid" else None
         # Queries are embedded with the store's own model (its chunks' vector space).
         vectors = self.stores.embedder_of(store).embed_queries(queries) if mode != "full_text" else None
-        texts: dict[Key, Hit] = {}
         mean = mean_future.result() if mean_future is not None else None
+        texts: dict[Key, Hit] = {}
         fused_per_query = []
         for i, query in enumerate(queries):
-            vector_hits = (
-                self.index.search_vector(store_id, vectors[i], candidates, filter) if vectors is not None else []
-            )
-            text_hits, scale = text_futures[i].result() if text_futures else ([], 0.0)
-            # Keyword scores map to 0..1 against the query's own scale (see search/fusion.py).
-            bm25_k = scale if scale > 0 else BM25_SATURATION_K
-            for hit in (*vector_hits, *text_hits):
-                texts[hit.key] = hit
-            vector_signal = [(h.key, h.score) for h in vector_hits]
-            # Raw BM25: fuse_hybrid maps it to 0..1 itself.
-            text_signal = [(h.key, h.score) for h in text_hits]
-            if mode == "semantic":
-                fused = fuse_hybrid(vector_signal, [], embedding_weight=1.0, text_weight=0.0)
-            elif mode == "full_text":
-                fused = fuse_hybrid([], text_signal, embedding_weight=0.0, text_weight=1.0, bm25_k=bm25_k)
-            else:
-                assert vectors is not None
-                missing = (
-                    self._missing_signals(store_id, vector_signal, text_signal, candidates, vectors[i], query)
-                    if embedding_weight > 0 and text_weight > 0  # a signal weighted 0 needs no filling
-                    else ([], [])
-                )
-                # Weighted 0, one signal ranks alone: then the vector side stays the plain cosine.
-                floor = cosine_floor(float(mean @ vectors[i]) if mean is not None and text_weight > 0 else None)
-                fused = fuse_hybrid([*vector_signal, *missing[0]], [*text_signal, *missing[1]],
-                                    embedding_weight=embedding_weight, text_weight=text_weight, bm25_k=bm25_k,
-                                    floor=floor)
+            fused, seen = rank_query(self.index, store_id, query, mode, vectors[i] if vectors is not None else None,
+                                     text_futures[i].result() if text_futures else None, mean, candidates, filter,
+                                     weights)
+            texts.update((hit.key, hit) for hit in seen)
             fused_per_query.append(fused)
         # Scores leave rounded to 6 places; the threshold compares what the client sees.
         ranked = [
@@ -157,31 +130,6 @@ class SearchService:
             if len(results) == k:
                 break
         return SearchResultsPage(search_query=queries, data=results)
-
-    def _keyword_search(self, store_id: str, query: str, k: int, filter: Filter | None) -> tuple[list[Hit], float]:
-        return self.index.search_text(store_id, query, k, filter), self.index.keyword_scale(store_id, query)
-
-    def _missing_signals(self, store_id: str, vector_signal: list[tuple[Key, float]],
-                         text_signal: list[tuple[Key, float]], candidates: int, vector: Any,
-                         query: str) -> tuple[list[tuple[Key, float]], list[tuple[Key, float]]]:
-        """The cosine of keyword-only candidates and the keyword score of vector-only ones.
-
-        Counting a signal a candidate lacks as 0 ranked a chunk that the keyword search found but the
-        vector search left below its candidates as if it were unrelated; fusing both signals of every
-        candidate measured +0.004 nDCG@10 on SciFact test, +0.009 on train (docs/quality.md). A search
-        that returned fewer than `candidates` hits returned every chunk it can score: the others'
-        signal is known to be 0, and nothing is asked.
-        """
-        vector_keys = {key for key, _ in vector_signal}
-        text_keys = {key for key, _ in text_signal}
-        need_cosine = [key for key in text_keys - vector_keys] if len(vector_signal) >= candidates else []
-        need_text = [key for key in vector_keys - text_keys] if len(text_signal) >= candidates else []
-        if not need_cosine and not need_text:
-            return [], []
-        scored = self.index.score_chunks(store_id, sorted([*need_cosine, *need_text]), vector, query)
-        cosines = [(key, scored[key][0]) for key in sorted(need_cosine) if key in scored]
-        keywords = [(key, scored[key][1]) for key in sorted(need_text) if key in scored and scored[key][1] > 0]
-        return cosines, keywords
 
     @staticmethod
     def _completed_files(conn: Connection, store_id: str, file_ids: list[str]) -> dict[str, Any]:

@@ -1,84 +1,32 @@
-"""Attribute filters: the AST for OpenAI's ComparisonFilter/CompoundFilter, its parser and evaluator.
-
-The AST is the contract between the API layer and the index backends: the API parses the request's
-``filters`` with :func:`parse_filter`; the in-process index evaluates it with :func:`matches`;
-SQL/Elasticsearch backends compile the same dataclasses into their own query language and must
-reproduce the semantics below.
-
-Semantics (OpenAI documents none of this; these are our choices):
-
-* Missing key: a store file whose ``attributes`` lack the key (or are ``null``, or hold ``null``
-  for it) matches **no** comparison, not even ``ne`` or ``nin``: "colour ne red" excludes files
-  with no colour (there is no ``exists`` op, so those cannot be selected by that key at all).
-  This keeps every comparison a predicate on an existing value, which SQL and Elasticsearch
-  compile directly (``attributes ? key AND ...`` / ``exists`` + term).
-* Type-aware equality (``eq``, ``ne``, ``in``, ``nin``): numbers compare numerically regardless of
-  int/float (``1 == 1.0``); a string never equals a number (``"1" != 1``); a boolean equals only a
-  boolean (``True != 1`` – Python's ``bool`` subclasses ``int``, we do not follow it). ``ne`` and
-  ``nin`` are the exact negation of ``eq``/``in`` *for files that have the key*.
-* Ordering (``gt``, ``gte``, ``lt``, ``lte``) is numeric only: the filter value must be a number,
-  and a file matches only when its attribute is a number (not a boolean, not a numeric-looking
-  string). Lexicographic string ordering is refused on purpose: it is rarely what callers mean
-  ("10" < "9"), and backends disagree on collation. Dates belong in attributes as Unix timestamps.
-* ``in``/``nin`` take a non-empty array of strings and/or numbers (no booleans, per the OpenAI
-  schema; use ``eq`` for those).
-* ``and``/``or`` take a non-empty array and nest to at most :data:`MAX_FILTER_DEPTH` levels.
-"""
+"""Parsing a request's ``filters`` (OpenAI's ComparisonFilter/CompoundFilter JSON) into the filter model, once."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal, cast
 
 from vectorhouse.errors import InvalidRequest
-
-COMPARISON_OPS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
-COMPOUND_OPS: tuple[str, ...] = ("and", "or")
-EQUALITY_OPS: frozenset[str] = frozenset({"eq", "ne"})
-ORDERING_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
-MEMBERSHIP_OPS: frozenset[str] = frozenset({"in", "nin"})
+from vectorhouse.index.filters import (
+    COMPARISON_OPS,
+    COMPOUND_OPS,
+    MEMBERSHIP_OPS,
+    ORDERING_OPS,
+    Comparison,
+    Compound,
+    Filter,
+    FilterValue,
+    is_number,
+)
 
 # A filter nested deeper than this is refused with a 400 before Python's recursion limit can bite.
 MAX_FILTER_DEPTH = 32
 
 ERROR_CODE = "invalid_search_filter"
 
-ListItem = str | int | float
-FilterValue = str | int | float | bool | tuple[ListItem, ...]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """``attributes[key] <op> value``; ``value`` is a tuple for ``in``/``nin``, a scalar otherwise."""
-
-    key: str
-    op: str
-    value: FilterValue
-
-
-@dataclass(frozen=True)
-class Compound:
-    """A non-empty conjunction (``and``) or disjunction (``or``) of sub-filters."""
-
-    op: Literal["and", "or"]
-    filters: tuple[Filter, ...]
-
-
-Filter = Comparison | Compound
-
-
-# --------------------------------------------------------------------------------------- parsing
-
 
 def _fail(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, param=param, code=ERROR_CODE)
-
-
-def is_number(v: object) -> bool:
-    """An int or float, not a bool (bool is an int subclass; JSON true is not a number); NaN/inf included."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _is_number(v: object) -> bool:
@@ -200,59 +148,3 @@ def _parse_value(value: object, op: str, param: str) -> FilterValue:
 
 
 # ------------------------------------------------------------------------------------ evaluation
-
-
-def _same(a: object, b: object) -> bool:
-    """Type-aware equality: bool only with bool, number with number (1 == 1.0), str with str."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    return False
-
-
-def _compare(attr: object, op: str, value: FilterValue) -> bool:
-    if op == "eq":
-        return _same(attr, value)
-    if op == "ne":
-        return not _same(attr, value)
-    if op in MEMBERSHIP_OPS:
-        found = any(_same(attr, v) for v in cast(tuple[ListItem, ...], value))
-        return found if op == "in" else not found
-    # Ordering: numbers on both sides only (the parser guarantees the value side).
-    if isinstance(attr, bool) or not isinstance(attr, (int, float)):
-        return False
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    if op == "gt":
-        return attr > value
-    if op == "gte":
-        return attr >= value
-    if op == "lt":
-        return attr < value
-    if op == "lte":
-        return attr <= value
-    raise ValueError(f"unknown comparison op {op!r}")
-
-
-def matches(filter: Filter, attributes: Mapping[str, object] | None) -> bool:
-    """Whether a store file with these ``attributes`` passes ``filter`` (semantics: module doc)."""
-    if isinstance(filter, Compound):
-        results = (matches(f, attributes) for f in filter.filters)
-        return all(results) if filter.op == "and" else any(results)
-    if attributes is None:
-        return False
-    attr = attributes.get(filter.key)
-    if attr is None:  # absent or JSON null: no comparison matches
-        return False
-    return _compare(attr, filter.op, filter.value)
-
-
-def filter_to_dict(filter: Filter) -> dict[str, object]:
-    """The canonical JSON form (explicit ``type``, arrays as lists); re-parses to an equal AST."""
-    if isinstance(filter, Compound):
-        return {"type": filter.op, "filters": [filter_to_dict(f) for f in filter.filters]}
-    value = list(filter.value) if isinstance(filter.value, tuple) else filter.value
-    return {"key": filter.key, "type": filter.op, "value": value}
