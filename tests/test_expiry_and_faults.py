@@ -16,6 +16,7 @@ import uvicorn
 from openai import OpenAI
 
 from tests.conftest import free_port, upload
+from vectorhouse import compat
 from vectorhouse.api import create_app
 from vectorhouse.config import Settings
 
@@ -49,7 +50,8 @@ def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServe
     port = free_port()
     clock = ManualClock()
     settings = Settings(port=port, data_dir=data_dir, sweep_interval_seconds=0.05, poll_after_ms=50)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, clock=clock), host="127.0.0.1", port=port,
+    app = create_app(settings, clock=clock, extensions=compat.extensions())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,18 +7,21 @@ import logging
 import sys
 
 from vectorhouse.config import Settings
+from vectorhouse.index.factory import BACKENDS
 
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from vectorhouse import compat
     from vectorhouse.api import create_app
 
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers,
                                  database_url=args.database_url, index=args.index,
                                  elasticsearch_url=args.elasticsearch_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    app = create_app(settings, extensions=compat.extensions())  # the adapters are wired here, not in api/
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 
@@ -63,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--database-url",
                        help="postgresql://… keeps the catalog and job queue in PostgreSQL, shared by several "
                             "processes (env VECTORHOUSE_DATABASE_URL)")
-    serve.add_argument("--index", choices=("embedded", "pgvector", "elasticsearch"),
+    serve.add_argument("--index", choices=BACKENDS,
                        help="default index backend for new stores (default: pgvector with --database-url, "
                             "else embedded; env VECTORHOUSE_INDEX)")
     serve.add_argument("--elasticsearch-url",

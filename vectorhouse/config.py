@@ -52,6 +52,9 @@ class Settings:
     worker_batch_files: int = 128
     # Seconds a claimed job stays owned by its worker before another may take it over.
     job_lease_seconds: int = 300
+    # A job claimed this many times without finishing (its worker or process died each time) ends
+    # its file `failed` instead of being tried again.
+    max_job_attempts: int = 3
     # "local" (ONNX models run here) or "openai" (the endpoint below embeds by default).
     embedder: str = "local"
     # The model of stores created without `embedding_model`: empty = all-MiniLM-L6-v2, or with
@@ -76,8 +79,10 @@ class Settings:
     # default openai_embedding_model always is one); empty with embedder=local: the endpoint is not used.
     openai_embedding_models: str = ""
     tokenizer: str = "o200k_base"
-    # Below this many candidate chunks, vector search is an exact numpy scan; above it, HNSW.
+    # Below this many candidate chunks, vector search is an exact scan; above it, HNSW. Per backend:
+    # PostgreSQL scans more slowly than the embedded index's numpy (10k chunks: ~20 ms on 2 cores).
     exact_search_max_chunks: int = 20000
+    pgvector_exact_search_max_chunks: int = 10000
     # Up to this many chunks in the embedded index, keyword search scores BM25 from postings held
     # in memory (at SciFact size, 5.2k chunks: 15 MB, loaded in 1 s in the background) instead of in
     # SQLite (3.0 ms -> 0.4 ms per query); above it, SQLite FTS5 scores every query itself.

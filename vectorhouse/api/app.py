@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -12,13 +12,15 @@ from vectorhouse import __version__
 from vectorhouse.api import file_batches, files, vector_store_files, vector_stores
 from vectorhouse.api.deps import query_without_nul
 from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
+from vectorhouse.api.extensions import Extension
 from vectorhouse.clock import Clock
-from vectorhouse.compat.vector_stores_api import build_router as build_vector_stores_api
 from vectorhouse.config import Settings
 from vectorhouse.service import Vectorhouse
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None,
+               extensions: Sequence[Extension] = ()) -> FastAPI:
+    """The app; `extensions` (api/extensions.py) add their routes and error bodies."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -36,7 +38,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     install_error_handlers(app)
     for module in (files, vector_stores, vector_store_files, file_batches):
         app.include_router(module.router, prefix="/v1", dependencies=[Depends(query_without_nul)])
-    app.include_router(build_vector_stores_api(), dependencies=[Depends(query_without_nul)])
+    app.state.extensions = tuple(extensions)
+    for extension in app.state.extensions:
+        for router in extension.routers():
+            app.include_router(router, dependencies=[Depends(query_without_nul)])
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["health"])

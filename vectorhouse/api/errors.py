@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vectorhouse.errors import VectorhouseError, hint_for
+from vectorhouse.api.extensions import ErrorInfo
+from vectorhouse.errors import VectorhouseError
 
 log = logging.getLogger("vectorhouse.api")
 
@@ -29,8 +29,6 @@ _LOCATIONS = {"body", "query", "path", "header", "form"}
 
 
 REQUEST_ID_HEADER = "x-request-id"
-# Routes under this prefix answer errors with the enhanced body instead of OpenAI's envelope.
-ENHANCED_PREFIX = "/api/"
 
 
 class RequestIdMiddleware:
@@ -63,19 +61,15 @@ def request_id(request: Request) -> str:
 
 def envelope(request: Request, status: int, message: str, param: str | None = None, code: str | None = None,
              error_type: str | None = None) -> JSONResponse:
+    """OpenAI's error envelope, unless an extension renders errors on this path its own way."""
     rid = request_id(request)
-    if request.url.path.startswith(ENHANCED_PREFIX):
-        content: dict[str, Any] = {
-            "statusCode": status,
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "path": request.url.path,
-            "message": message,
-            "request_id": rid,
-            "error_code": code,
-            "parameter": param,
-            "hint": hint_for(code),
-        }
-    else:
+    error = ErrorInfo(status, message, param, code, rid, request.url.path)
+    content: dict[str, Any] | None = None
+    for extension in getattr(request.app.state, "extensions", ()):
+        content = extension.error_body(error)
+        if content is not None:
+            break
+    if content is None:
         if error_type is None:
             error_type = "server_error" if status >= 500 else "invalid_request_error"
         content = {"error": {"message": message, "type": error_type, "param": param, "code": code}}

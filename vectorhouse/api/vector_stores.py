@@ -13,7 +13,7 @@ router = APIRouter(tags=["vector stores"])
 
 @router.post("/vector_stores", response_model=VectorStoreObject)
 def create_vector_store(body: VectorStoreCreate, vh: VH, response: Response) -> VectorStoreObject:
-    store = vh.store_files.create_store(body)
+    store = vh.stores.create(body)
     poll_hint(response, vh, store.status)
     return store
 

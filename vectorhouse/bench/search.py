@@ -14,6 +14,7 @@ from vectorhouse.bench.beir import Dataset, load_judged, store_name
 from vectorhouse.bench.ingest import report_lines, run_ingest
 from vectorhouse.bench.metrics import mean, ndcg_at_k, percentile, recall_at_k
 from vectorhouse.bench.server import bench_server, client_for
+from vectorhouse.index.factory import BACKENDS
 
 QUALITY_K = 10
 
@@ -133,7 +134,7 @@ def add_search_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
                         help="BEIR folder (corpus.jsonl[.gz], queries, qrels); not needed with --backend")
     parser.add_argument("--url", help="use this running server (http://host:port) instead of starting one")
     parser.add_argument("--data-dir", help="data dir for the started server, kept afterwards (default: temporary)")
-    parser.add_argument("--backend", choices=("embedded", "pgvector", "elasticsearch"),
+    parser.add_argument("--backend", choices=BACKENDS,
                         help="instead: benchmark this index backend directly on --chunks synthetic chunks "
                              "(p50/p99 and recall@10 against exact search, with and without filters)")
     parser.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for --backend (100000)")

@@ -1,1 +1,12 @@
-"""Older API shapes kept alive as thin adapters over the same services."""
+"""Older API shapes kept alive as thin adapters over the same services, as extensions of the HTTP layer."""
+
+from vectorhouse.api.extensions import Extension
+from vectorhouse.compat.vector_stores_api import VectorStoresApi
+
+
+def extensions() -> list[Extension]:
+    """Every adapter, for `create_app(..., extensions=...)`."""
+    return [VectorStoresApi()]
+
+
+__all__ = ["extensions"]

@@ -1,14 +1,18 @@
-"""/api/vector-stores: the /v1 vector-store routes under kebab-case paths, plus server-side poll routes."""
+"""/api/vector-stores: the /v1 vector-store routes under kebab-case paths, server-side poll routes, enhanced errors."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from fastapi.routing import APIRoute
 
 from vectorhouse.api import file_batches, vector_store_files, vector_stores
 from vectorhouse.api.deps import VH
+from vectorhouse.api.extensions import ErrorInfo
+from vectorhouse.errors import hint_for
 from vectorhouse.schemas.objects import VectorStoreFileObject, VectorStoreObject
 from vectorhouse.schemas.requests import PollRequest
 
@@ -47,3 +51,24 @@ def build_router() -> APIRouter:
         return vh.store_files.wait(vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
 
     return router
+
+
+class VectorStoresApi:
+    """The /api/vector-stores flavour as an extension (api/extensions.py): its routes, and its error body."""
+
+    def routers(self) -> Sequence[APIRouter]:
+        return (build_router(),)
+
+    def error_body(self, error: ErrorInfo) -> dict[str, Any] | None:
+        if not error.path.startswith(PREFIX + "/"):
+            return None
+        return {
+            "statusCode": error.status,
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "path": error.path,
+            "message": error.message,
+            "request_id": error.request_id,
+            "error_code": error.code,
+            "parameter": error.param,
+            "hint": hint_for(error.code),
+        }

@@ -20,7 +20,7 @@ def _embedded(settings: Settings) -> Index:
 def _pgvector(settings: Settings) -> Index:
     from vectorhouse.index.pgvector import PgvectorIndex
 
-    return PgvectorIndex(settings.database_url)
+    return PgvectorIndex(settings.database_url, exact_search_max_chunks=settings.pgvector_exact_search_max_chunks)
 
 
 def _elasticsearch(settings: Settings) -> Index:

@@ -22,20 +22,12 @@ class IndexRouter:
         self._store_backend: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self.factories)
-
     def backend(self, name: str) -> Index:
         with self._lock:
             index = self._built.get(name)
             if index is None:
                 index = self._built[name] = self.factories[name]()
             return index
-
-    def remember(self, store_id: str, backend: str) -> None:
-        """Called when a store is created, so its first write needs no catalog lookup."""
-        self._store_backend[store_id] = backend
 
     def _for(self, store_id: str) -> Index:
         name = self._store_backend.get(store_id)
@@ -52,7 +44,12 @@ class IndexRouter:
         self._for(store_id).delete_file(store_id, file_id)
 
     def delete_store(self, store_id: str) -> None:
-        self._for(store_id).delete_store(store_id)
+        """Every backend built here forgets the store: its catalog row may be gone already (deletion
+        commits it first), and a backend without the store deletes nothing."""
+        with self._lock:
+            built = list(self._built.values())
+        for index in built:
+            index.delete_store(store_id)
         self._store_backend.pop(store_id, None)
 
     def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 
-from vectorhouse.catalog import Catalog, file_batches, jobs, vector_store_files
+from vectorhouse.catalog import Catalog, file_batches, vector_store_files
 from vectorhouse.clock import Clock
 from vectorhouse.errors import InvalidRequest, NotFound
 from vectorhouse.ids import is_valid, new_id
+from vectorhouse.schemas.chunking import resolve_chunking
 from vectorhouse.schemas.objects import CursorPage, FileBatchObject, VectorStoreFileObject
 from vectorhouse.schemas.requests import FileBatchCreate
 from vectorhouse.service.events import StatusEvents
+from vectorhouse.service.lifecycle import FileStatus, count_files, rollup
 from vectorhouse.service.pagination import PageRequest
-from vectorhouse.service.store_files import StoreFileService, resolve_chunking
-from vectorhouse.service.vector_stores import count_files
+from vectorhouse.service.store_files import StoreFileService
 
 
 class BatchService:
@@ -25,6 +26,7 @@ class BatchService:
         self.clock = clock
         self.store_files = store_files
         self.stores = store_files.stores
+        self.lifecycle = store_files.lifecycle
         self.events = events
         self.max_batch_files = max_batch_files
 
@@ -47,8 +49,8 @@ class BatchService:
                                                      cancelled=0))
             if request.file_ids is not None:
                 chunking = resolve_chunking(request.chunking_strategy)
-                self.store_files.attach_in(conn, store_id, request.file_ids, request.attributes, chunking,
-                                           param="file_ids", batch_id=batch_id)
+                self.lifecycle.attach_files(conn, store_id, request.file_ids, request.attributes, chunking,
+                                            param="file_ids", batch_id=batch_id)
             else:
                 seen: set[str] = set()
                 for i, item in enumerate(request.files or []):
@@ -57,8 +59,9 @@ class BatchService:
                                              param=f"files[{i}].file_id")
                     seen.add(item.file_id)
                     chunking = resolve_chunking(item.chunking_strategy, f"files[{i}].chunking_strategy")
-                    self.store_files.attach_in(conn, store_id, [item.file_id], item.attributes, chunking,
-                                               param=f"files[{i}].file_id", batch_id=batch_id)
+                    self.lifecycle.attach_files(conn, store_id, [item.file_id], item.attributes, chunking,
+                                                param=f"files[{i}].file_id", batch_id=batch_id)
+            self.stores.touch(conn, store_id)
             batch = self._object(conn, self._row(conn, store_id, batch_id))
         self.store_files.queue.notify()
         return batch
@@ -77,12 +80,7 @@ class BatchService:
 
     def _object(self, conn: Connection, row: Any) -> FileBatchObject:
         counts = count_files(conn, vector_store_files.c.batch_id == row.id)
-        if row.cancelled:
-            status = "cancelled"
-        elif counts.in_progress:
-            status = "in_progress"
-        else:
-            status = "completed"
+        status = FileStatus.CANCELLED.value if row.cancelled else rollup(counts)
         return FileBatchObject(id=row.id, created_at=row.created_at, vector_store_id=row.store_id, status=status,
                                file_counts=counts)
 
@@ -94,14 +92,11 @@ class BatchService:
         with self.catalog.transaction() as conn:
             row = self._row(conn, store_id, batch_id)
             batch = self._object(conn, row)
-            if batch.status != "in_progress":
+            if batch.status != FileStatus.IN_PROGRESS.value:
                 raise InvalidRequest(f"batch '{batch_id}' is already {batch.status}; only an in-progress batch "
                                      "can be cancelled", param="batch_id", code="batch_not_cancellable")
             conn.execute(update(file_batches).where(file_batches.c.id == batch_id).values(cancelled=1))
-            pending = and_(vector_store_files.c.batch_id == batch_id, vector_store_files.c.status == "in_progress")
-            file_ids = conn.execute(select(vector_store_files.c.file_id).where(pending)).scalars().all()
-            conn.execute(update(vector_store_files).where(pending).values(status="cancelled"))
-            conn.execute(delete(jobs).where(and_(jobs.c.store_id == store_id, jobs.c.file_id.in_(file_ids))))
+            self.lifecycle.cancel(conn, vector_store_files.c.batch_id == batch_id)
             batch = self._object(conn, self._row(conn, store_id, batch_id))
         self.events.changed()
         return batch

@@ -24,6 +24,7 @@ from vectorhouse.service.expiry import ExpirySweeper
 from vectorhouse.service.files import FileService
 from vectorhouse.service.ingestion import IngestionService
 from vectorhouse.service.jobs import JobQueue
+from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.search import SearchService
 from vectorhouse.service.store_files import StoreFileService
 from vectorhouse.service.vector_stores import VectorStoreService
@@ -78,21 +79,23 @@ class Vectorhouse:
             self._backend_of,
         )
         self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
+        self.lifecycle = Lifecycle(self.catalog, self.queue, self.clock, settings.max_job_attempts)
         self.events = StatusEvents()
-        self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes)
+        self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes,
+                                 self.lifecycle)
         self.stores = VectorStoreService(self.catalog, self.index, self.clock, self.backends,
-                                         settings.default_index, self.models)
+                                         settings.default_index, self.models, self.lifecycle, self.queue)
         self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue,
-                                            self.events)
+                                            self.events, self.lifecycle)
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
                                     settings.max_batch_files)
         self.search = SearchService(self.catalog, self.index, self.stores)
         self.ingestion = IngestionService(
-            self.catalog, self.blobs, self.index, self.models, self.queue, settings.tokenizer, self.events,
+            self.catalog, self.blobs, self.index, self.models, self.lifecycle, settings.tokenizer, self.events,
             windowed=settings.long_chunks == "windows",
         )
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
-                                     settings.sweep_interval_seconds)
+                                     settings.sweep_interval_seconds, self.lifecycle)
         self.workers = WorkerPool(
             self.ingestion.run_once, self.queue.wakeup, settings.workers, settings.worker_batch_files
         )

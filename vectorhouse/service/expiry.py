@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, select, update
 
-from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
+from vectorhouse.catalog import Catalog, vector_stores
 from vectorhouse.clock import Clock
 from vectorhouse.index.base import Index
 from vectorhouse.service.events import StatusEvents
+from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.vector_stores import DAY_SECONDS
 
 log = logging.getLogger("vectorhouse.expiry")
@@ -18,7 +19,8 @@ log = logging.getLogger("vectorhouse.expiry")
 
 class ExpirySweeper:
     def __init__(self, catalog: Catalog, index: Index, clock: Clock, events: StatusEvents,
-                 interval_seconds: float) -> None:
+                 interval_seconds: float, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
         self.catalog = catalog
         self.index = index
         self.clock = clock
@@ -40,17 +42,7 @@ class ExpirySweeper:
             if not store_ids:
                 return []
             conn.execute(update(vector_stores).where(vector_stores.c.id.in_(store_ids)).values(expired=1))
-            conn.execute(delete(jobs).where(jobs.c.store_id.in_(store_ids)))
-            # Files still waiting will never be indexed now; they end cancelled, not stuck in progress.
-            conn.execute(
-                update(vector_store_files)
-                .where(and_(vector_store_files.c.store_id.in_(store_ids),
-                            vector_store_files.c.status == "in_progress"))
-                .values(status="cancelled")
-            )
-            conn.execute(
-                update(vector_store_files).where(vector_store_files.c.store_id.in_(store_ids)).values(usage_bytes=0)
-            )
+            self.lifecycle.expire(conn, store_ids)
         for store_id in store_ids:
             self.index.delete_store(store_id)
             log.info("vector store %s expired; its chunks were freed", store_id)

@@ -7,12 +7,13 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, func, insert, select
 
 from vectorhouse.blobs.local import BlobTooLarge, LocalBlobStore
-from vectorhouse.catalog import Catalog, files, jobs, vector_store_files
+from vectorhouse.catalog import Catalog, files
 from vectorhouse.clock import Clock
 from vectorhouse.errors import InvalidRequest, NotFound, PayloadTooLarge
 from vectorhouse.ids import is_valid, new_id
 from vectorhouse.index.base import Index
 from vectorhouse.schemas.objects import CursorPage, FileDeleted, FileObject
+from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.pagination import PageRequest, paginate
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -32,7 +33,8 @@ def file_object(row: Any) -> FileObject:
 
 class FileService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, clock: Clock,
-                 max_upload_bytes: int) -> None:
+                 max_upload_bytes: int, lifecycle: Lifecycle) -> None:
+        self.lifecycle = lifecycle
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
@@ -100,11 +102,7 @@ class FileService:
     def delete(self, file_id: str) -> FileDeleted:
         row = self._row(file_id)
         with self.catalog.transaction() as conn:
-            stores = conn.execute(
-                select(vector_store_files.c.store_id).where(vector_store_files.c.file_id == file_id)
-            ).scalars().all()
-            conn.execute(delete(vector_store_files).where(vector_store_files.c.file_id == file_id))
-            conn.execute(delete(jobs).where(jobs.c.file_id == file_id))
+            stores = self.lifecycle.detach_everywhere(conn, file_id)
             conn.execute(delete(files).where(files.c.id == file_id))
             still_used = conn.execute(
                 select(func.count()).select_from(files).where(files.c.sha256 == row.sha256)

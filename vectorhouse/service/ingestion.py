@@ -8,16 +8,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
-
 from vectorhouse.blobs.local import LocalBlobStore
-from vectorhouse.catalog import Catalog, files, vector_store_files, vector_stores
+from vectorhouse.catalog import Catalog
 from vectorhouse.embed.models import ModelRegistry
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
 from vectorhouse.ingest.extract import ExtractionError, extract_text
 from vectorhouse.service.events import StatusEvents
-from vectorhouse.service.jobs import ClaimedJob, JobQueue
+from vectorhouse.service.jobs import ClaimedJob
+from vectorhouse.service.lifecycle import FileStatus, Lifecycle
 
 log = logging.getLogger("vectorhouse.ingest")
 
@@ -72,12 +71,12 @@ class IngestStats:
 
 class IngestionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, models: ModelRegistry,
-                 queue: JobQueue, encoding_name: str, events: StatusEvents, windowed: bool = False) -> None:
+                 lifecycle: Lifecycle, encoding_name: str, events: StatusEvents, windowed: bool = False) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
         self.models = models
-        self.queue = queue
+        self.lifecycle = lifecycle
         self.encoding_name = encoding_name
         self.events = events
         self.windowed = windowed
@@ -85,7 +84,7 @@ class IngestionService:
 
     def run_once(self, owner: str, limit: int) -> int:
         """Claim up to `limit` jobs and take each to completed or failed; returns how many were claimed."""
-        claimed = self.queue.claim(owner, limit)
+        claimed = self.lifecycle.claim(owner, limit)
         prepared = [p for p in (self._prepare(job) for job in claimed) if p is not None]
         by_model: dict[str, list[_Prepared]] = {}
         for p in prepared:
@@ -96,19 +95,9 @@ class IngestionService:
 
     def _prepare(self, job: ClaimedJob) -> _Prepared | None:
         with self.catalog.read() as conn:
-            row = conn.execute(
-                select(vector_store_files, files.c.sha256, files.c.filename, vector_stores.c.embedding_model)
-                .join(files, files.c.id == vector_store_files.c.file_id)
-                .join(vector_stores, vector_stores.c.id == vector_store_files.c.store_id)
-                .where(
-                    and_(vector_store_files.c.store_id == job.store_id,
-                         vector_store_files.c.file_id == job.file_id)
-                )
-            ).first()
-        if row is None or row.status != "in_progress":
-            # Detached, deleted or cancelled while queued: nothing to do.
-            with self.catalog.transaction() as conn:
-                self.queue.finish(conn, job)
+            row = self.lifecycle.still_in_progress(conn, job.store_id, job.file_id)
+        if row is None:  # detached, deleted or cancelled while queued: nothing to do
+            self.lifecycle.drop_job(job)
             return None
         started = time.perf_counter()
         try:
@@ -160,29 +149,16 @@ class IngestionService:
             self._complete(p.job, p.seq, usage, len(chunks))
             self.stats.add(index_seconds=time.perf_counter() - started, files_completed=1, chunks=len(chunks))
 
-    def _finish(self, job: ClaimedJob, seq: int, **values: Any) -> None:
-        with self.catalog.transaction() as conn:
-            updated = conn.execute(
-                update(vector_store_files)
-                .where(and_(vector_store_files.c.seq == seq, vector_store_files.c.status == "in_progress"))
-                .values(**values)
-            ).rowcount
-            self.queue.finish(conn, job)
-            current = conn.execute(
-                select(vector_store_files.c.status).where(
-                    and_(vector_store_files.c.store_id == job.store_id,
-                         vector_store_files.c.file_id == job.file_id)
-                )
-            ).first()
-        if not updated and (current is None or current.status == "cancelled"):
+    def _finish(self, job: ClaimedJob, seq: int, status: FileStatus, **values: Any) -> None:
+        if self.lifecycle.finish(job, seq, status, **values):
             # Detached or cancelled while we worked: the chunks we just wrote must not linger.
             self.index.delete_file(job.store_id, job.file_id)
         self.events.changed()
 
     def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int) -> None:
-        self._finish(job, seq, status="completed", usage_bytes=usage_bytes, chunk_count=chunk_count,
+        self._finish(job, seq, FileStatus.COMPLETED, usage_bytes=usage_bytes, chunk_count=chunk_count,
                      last_error=None)
 
     def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
         self.stats.add(files_failed=1)
-        self._finish(job, seq, status="failed", last_error={"code": code, "message": message[:1000]})
+        self._finish(job, seq, FileStatus.FAILED, last_error={"code": code, "message": message[:1000]})

@@ -18,6 +18,7 @@ from vectorhouse.schemas.requests import SearchRequest
 from vectorhouse.search.fusion import merge_queries
 from vectorhouse.search.hybrid import Key, Weights, candidates_for, keyword_signal, rank_query
 from vectorhouse.search.rewrite import rewrite_query
+from vectorhouse.service.lifecycle import FileStatus
 from vectorhouse.service.vector_stores import VectorStoreService
 
 log = logging.getLogger("vectorhouse.search")
@@ -142,4 +143,4 @@ class SearchService:
             .join(files, files.c.id == vector_store_files.c.file_id)
             .where(and_(vector_store_files.c.store_id == store_id, vector_store_files.c.file_id.in_(file_ids)))
         ).all()
-        return {row.file_id: row for row in rows if row.status == "completed"}
+        return {row.file_id: row for row in rows if row.status == FileStatus.COMPLETED.value}

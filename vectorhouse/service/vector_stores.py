@@ -7,22 +7,24 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from vectorhouse.catalog import Catalog, jobs, vector_store_files, vector_stores
+from vectorhouse.catalog import Catalog, vector_store_files, vector_stores
 from vectorhouse.clock import Clock
 from vectorhouse.embed.base import Embedder
 from vectorhouse.embed.models import ModelRegistry, UnknownModel
 from vectorhouse.errors import BackendFailure, Gone, InvalidRequest, NotFound
 from vectorhouse.ids import is_valid, new_id
-from vectorhouse.index.router import IndexRouter
+from vectorhouse.index.base import Index
+from vectorhouse.schemas.chunking import resolve_chunking
 from vectorhouse.schemas.objects import (
     CursorPage,
     ExpiresAfterObject,
-    FileCounts,
     VectorStoreDeleted,
     VectorStoreObject,
 )
 from vectorhouse.schemas.requests import VectorStoreCreate, VectorStoreUpdate
 from vectorhouse.service.events import StatusEvents, wait_with
+from vectorhouse.service.jobs import JobQueue
+from vectorhouse.service.lifecycle import FileStatus, Lifecycle, count_files, rollup
 from vectorhouse.service.pagination import PageRequest, paginate
 
 DAY_SECONDS = 86400
@@ -34,28 +36,17 @@ def store_not_found(store_id: str) -> NotFound:
     )
 
 
-def count_files(conn: Connection, *where: Any) -> FileCounts:
-    """Exact per-status counts of store-files matching `where` (a store, or a batch)."""
-    counts = dict(
-        conn.execute(
-            select(vector_store_files.c.status, func.count()).where(*where).group_by(vector_store_files.c.status)
-        ).all()
-    )
-    result = FileCounts(**{status: counts.get(status, 0) for status in ("in_progress", "completed", "failed",
-                                                                       "cancelled")})
-    result.total = result.in_progress + result.completed + result.failed + result.cancelled
-    return result
-
-
 class VectorStoreService:
-    def __init__(self, catalog: Catalog, index: IndexRouter, clock: Clock, backends: Sequence[str],
-                 default_backend: str, models: ModelRegistry) -> None:
+    def __init__(self, catalog: Catalog, index: Index, clock: Clock, backends: Sequence[str],
+                 default_backend: str, models: ModelRegistry, lifecycle: Lifecycle, queue: JobQueue) -> None:
         self.catalog = catalog
         self.index = index
         self.clock = clock
         self.backends = tuple(backends)
         self.default_backend = default_backend
         self.models = models
+        self.lifecycle = lifecycle
+        self.queue = queue
 
     def pin_default_model(self) -> None:
         """Stores made before stores chose models were embedded with the default: record it, so a later
@@ -121,12 +112,7 @@ class VectorStoreService:
                 vector_store_files.c.store_id == row.id
             )
         ).scalar()
-        if self.is_expired(row):
-            status = "expired"
-        elif file_counts.in_progress:
-            status = "in_progress"
-        else:
-            status = "completed"
+        status = "expired" if self.is_expired(row) else rollup(file_counts)
         return VectorStoreObject(
             id=row.id,
             created_at=row.created_at,
@@ -145,8 +131,8 @@ class VectorStoreService:
 
     def wait(self, store_id: str, max_wait_ms: int, events: StatusEvents) -> VectorStoreObject:
         """Until no file is in progress (or the store expired); 504 when max_wait_ms runs out first."""
-        return wait_with(events, lambda: self.get(store_id), lambda s: s.status != "in_progress", max_wait_ms,
-                         f"vector store '{store_id}'")
+        return wait_with(events, lambda: self.get(store_id), lambda s: s.status != FileStatus.IN_PROGRESS.value,
+                         max_wait_ms, f"vector store '{store_id}'")
 
     def get(self, store_id: str) -> VectorStoreObject:
         with self.catalog.read() as conn:
@@ -160,7 +146,18 @@ class VectorStoreService:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def insert(self, conn: Connection, request: VectorStoreCreate) -> str:
+    def create(self, request: VectorStoreCreate) -> VectorStoreObject:
+        """A new store and its initial `file_ids`, attached in the same transaction (all or nothing)."""
+        chunking = resolve_chunking(request.chunking_strategy)
+        with self.catalog.transaction() as conn:
+            store_id = self._insert(conn, request)
+            if request.file_ids:
+                self.lifecycle.attach_files(conn, store_id, request.file_ids, None, chunking, param="file_ids")
+            store = self.to_object(conn, self.row(conn, store_id))
+        self.queue.notify()
+        return store
+
+    def _insert(self, conn: Connection, request: VectorStoreCreate) -> str:
         backend = request.backend or self.default_backend
         if backend not in self.backends:
             raise InvalidRequest(f"backend '{backend}' is not available on this server: choose one of "
@@ -186,7 +183,6 @@ class VectorStoreService:
                 embedding_model=model,
             )
         )
-        self.index.remember(store_id, backend)
         return store_id
 
     def touch(self, conn: Connection, store_id: str) -> None:
@@ -221,8 +217,7 @@ class VectorStoreService:
     def delete(self, store_id: str) -> VectorStoreDeleted:
         with self.catalog.transaction() as conn:
             self.row(conn, store_id)
-            conn.execute(delete(jobs).where(jobs.c.store_id == store_id))
-            conn.execute(delete(vector_store_files).where(vector_store_files.c.store_id == store_id))
+            self.lifecycle.empty_store(conn, store_id)
             conn.execute(delete(vector_stores).where(vector_stores.c.id == store_id))
         self.index.delete_store(store_id)
         return VectorStoreDeleted(id=store_id)
