@@ -13,7 +13,8 @@ import pytest
 from tests.es import scratch_prefix
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk
-from vectorhouse.index.elasticsearch import INDEX_SETTINGS, ElasticsearchIndex, index_name, mapping
+from vectorhouse.index.elasticsearch import ElasticsearchIndex, index_name, mapping
+from vectorhouse.index.elasticsearch.mapping import INDEX_SETTINGS
 from vectorhouse.index.embedded import EmbeddedIndex
 from vectorhouse.index.filters import Comparison, matches
 

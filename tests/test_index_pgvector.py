@@ -202,19 +202,6 @@ def test_concurrent_upserts_of_one_file_leave_one_copy(index: PgvectorIndex, sto
     assert len({t.split()[0] for t in texts}) == 1  # all three chunks from the same (last) writer
 
 
-def test_simple_pool_fallback(postgres_url: str, store: str) -> None:
-    idx = PgvectorIndex(postgres_url, use_psycopg_pool=False, max_pool_size=2)
-    try:
-        idx.upsert(store, "file-a", chunks_of(["fallback pool works"]), None)
-        assert [h.file_id for h in idx.search_text(store, "pool", 5, None)] == ["file-a"]
-        with pytest.raises(psycopg.Error):
-            with idx._conn() as conn:
-                conn.execute("SELECT 1/0")
-        assert idx.file_chunks(store, "file-a") == ["fallback pool works"]  # the pool recovered
-    finally:
-        idx.close()
-
-
 def test_ensure_schema_concurrently_on_a_fresh_database(postgres_url: str) -> None:
     with scratch_database(postgres_url) as url:
         if url == postgres_url:

@@ -23,7 +23,7 @@ from vectorhouse.bench.beir import load_dataset, load_qrels, load_queries, store
 from vectorhouse.bench.metrics import mean, ndcg_at_k
 from vectorhouse.config import Settings
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.index.keywords import KeywordPostings
+from vectorhouse.index.embedded.keywords import KeywordPostings
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.search.fusion import RRF_K, cosine_floor
 from vectorhouse.search.hybrid import candidates_for, keyword_signal, rank_query

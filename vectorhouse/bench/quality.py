@@ -6,10 +6,9 @@ import argparse
 
 from openai import OpenAI
 
-from vectorhouse.bench.beir import Dataset, load_judged, store_name
-from vectorhouse.bench.ingest import report_lines, run_ingest
+from vectorhouse.bench.beir import Dataset, load_judged
 from vectorhouse.bench.metrics import mean, ndcg_at_k, recall_at_k
-from vectorhouse.bench.search import QUALITY_K, find_store, run_search
+from vectorhouse.bench.search import QUALITY_K, run_search, store_for
 from vectorhouse.bench.server import bench_server, client_for
 from vectorhouse.search.fusion import RRF_K, reciprocal_rank_fusion
 
@@ -47,14 +46,7 @@ def quality_command(args: argparse.Namespace) -> int:
         return 2
     with bench_server(args.url, args.data_dir) as base_url:
         client = client_for(base_url)
-        name = store_name(dataset, args.embedding_model)
-        store = find_store(client, name) if args.reuse else None
-        if store is None:
-            result = run_ingest(client, base_url, dataset, None, args.concurrency,
-                                embedding_model=args.embedding_model)
-            print("\n".join(report_lines(dataset, result)))
-            print()
-            store = client.vector_stores.retrieve(result.store_id)
+        store = store_for(client, base_url, dataset, args.embedding_model, args.concurrency, reuse=args.reuse)
         rows = []
         for mode in MODES:
             _, ndcgs, recalls = run_search(client, store.id, dataset, mode, QUALITY_K, None, warmup=0)

@@ -27,6 +27,20 @@ def find_store(client: OpenAI, name: str) -> VectorStore | None:
     return None
 
 
+def store_for(client: OpenAI, base_url: str, dataset: Dataset, embedding_model: str | None, concurrency: int,
+              ingest_limit: int | None = None, reuse: bool = True) -> VectorStore:
+    """The dataset's bench store of this model: the newest one (with `reuse`), else ingested now."""
+    name = store_name(dataset, embedding_model)
+    store = find_store(client, name) if reuse else None
+    if store is None:
+        print(f"no store named {name}: ingesting first", file=sys.stderr)
+        result = run_ingest(client, base_url, dataset, ingest_limit, concurrency, embedding_model=embedding_model)
+        print("\n".join(report_lines(dataset, result)))
+        print()
+        store = client.vector_stores.retrieve(result.store_id)
+    return store
+
+
 def _search_ids(client: OpenAI, store_id: str, query: str, k: int, mode: str) -> list[str]:
     page = client.vector_stores.search(store_id, query=query, max_num_results=k, extra_body={"search_mode": mode})
     return [str((hit.attributes or {}).get("doc_id", "")) for hit in page.data]
@@ -90,15 +104,7 @@ def search_command(args: argparse.Namespace) -> int:
         return 2
     with bench_server(args.url, args.data_dir) as base_url:
         client = client_for(base_url)
-        name = store_name(dataset, args.embedding_model)
-        store = find_store(client, name)
-        if store is None:
-            print(f"no store named {name}: ingesting first", file=sys.stderr)
-            result = run_ingest(client, base_url, dataset, args.ingest_limit, args.concurrency,
-                                embedding_model=args.embedding_model)
-            print("\n".join(report_lines(dataset, result)))
-            print()
-            store = client.vector_stores.retrieve(result.store_id)
+        store = store_for(client, base_url, dataset, args.embedding_model, args.concurrency, args.ingest_limit)
         latencies, ndcgs, recalls = run_search(client, store.id, dataset, args.mode, args.k, args.limit, args.warmup,
                                                args.warmup_seconds)
         http_latencies = run_http(base_url, store.id, dataset, args.mode, args.k, args.limit)

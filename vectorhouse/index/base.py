@@ -11,6 +11,12 @@ import numpy as np
 from vectorhouse.index.filters import Filter
 
 
+def check_dimension(dimension: int, largest: int, what: str) -> None:
+    """A vector length a backend can index: 1..largest (`what` names the limit in the error)."""
+    if not (isinstance(dimension, int) and 0 < dimension <= largest):
+        raise ValueError(f"vector dimension must be 1..{largest} ({what}), got {dimension!r}")
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One indexed piece of a file in a store; `vector` is L2-normalised float32."""

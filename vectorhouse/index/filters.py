@@ -28,9 +28,9 @@ Semantics (OpenAI documents none of this; these are our choices):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 COMPARISON_OPS: tuple[str, ...] = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin")
 COMPOUND_OPS: tuple[str, ...] = ("and", "or")
@@ -60,6 +60,20 @@ class Compound:
 
 
 Filter = Comparison | Compound
+
+T = TypeVar("T")
+
+
+def compile_with(f: Filter, comparison: Callable[[Comparison], T], all_of: Callable[[Sequence[T]], T],
+                 any_of: Callable[[Sequence[T]], T], always: T, never: T) -> T:
+    """A filter in a backend's query language: its comparisons by `comparison`, compounds combined by
+    `all_of` / `any_of`; an empty `and` is `always` true, an empty `or` `never`."""
+    if isinstance(f, Compound):
+        if not f.filters:
+            return always if f.op == "and" else never
+        parts = [compile_with(child, comparison, all_of, any_of, always, never) for child in f.filters]
+        return all_of(parts) if f.op == "and" else any_of(parts)
+    return comparison(f)
 
 
 def is_number(v: object) -> bool:

@@ -1,18 +1,4 @@
-"""Elasticsearch index: one index per store, dense_vector kNN, BM25 text, attribute filters inside kNN.
-
-Each store gets its own index (``vectorhouse-<store id, lower-cased>-<hash of the exact id>``: index
-names must be lower case, ids are not). Every chunk is one document, id ``<file id>:<position>``,
-with a strict mapping:
-
-    file_id keyword, position integer, tokens integer, text text (kept, not searched),
-    terms text (whitespace analyser), vector dense_vector (cosine, plain float HNSW),
-    attrs nested {key keyword, s keyword, n double, i long, b boolean}   -- the file's attributes
-
-Attributes are nested key/value rows rather than one field per key so the mapping stays strict
-while keys stay arbitrary; every comparison compiles to a ``nested`` query on one row (key AND
-typed value), with the semantics of :func:`vectorhouse.index.filters.matches`. The compiled filter
-goes inside the kNN ``filter`` (applied during the HNSW search, before the top-k cut) and into the
-BM25 query's ``bool.filter``.
+"""Elasticsearch 8.x as an Index: dense_vector kNN, BM25 over vectorhouse's own terms, filters inside kNN.
 
 Writes use ``refresh=True``, so a file reported ``completed`` is searchable. Only core APIs are
 used (index, bulk, search, kNN): no ``_delete_by_query``, scripts or extra analyzers, which the
@@ -27,30 +13,35 @@ Hybrid fusion stays in :mod:`vectorhouse.search.fusion` (Elasticsearch's own RRF
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.index.filters import (
-    EQUALITY_OPS,
-    MEMBERSHIP_OPS,
-    ORDERING_OPS,
-    Comparison,
-    Compound,
-    Filter,
-    is_number,
-    matches,
+from vectorhouse.index.elasticsearch.filters import (
+    MATCH_ALL,
+    MATCH_NONE,
+    attribute_rows,
+    attributes_from_rows,
+    bool_depth,
+    compile_filter,
 )
+from vectorhouse.index.elasticsearch.mapping import (
+    INDEX_PREFIX,
+    INDEX_SETTINGS,
+    TERMS_FIELD,
+    index_name,
+    mapping,
+    mapping_problem,
+)
+from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.index.tokens import KeywordTokenizer
 
-INDEX_PREFIX = "vectorhouse-"
 # kNN candidates per shard: at least this many, else 4 x k (Elasticsearch allows up to 10000).
 MIN_NUM_CANDIDATES = 200
 _PAGE = 1000  # documents per page when reading a whole file back
@@ -65,8 +56,6 @@ MEAN_SAMPLE = 256
 MEAN_SECONDS = 30.0
 _MAX_TERMS = 60000  # file ids per `terms` query (index.max_terms_count defaults to 65536)
 _NOT_IN_INDEX_NAMES = ' *?"<>|/\\,#:'  # characters Elasticsearch refuses in index names
-_MATCH_NONE: dict[str, Any] = {"match_none": {}}
-_MATCH_ALL: dict[str, Any] = {"match_all": {}}
 
 
 def _text_match(terms: Sequence[str]) -> dict[str, Any]:
@@ -76,208 +65,6 @@ def _text_match(terms: Sequence[str]) -> dict[str, Any]:
 
 def _key(hit: Mapping[str, Any]) -> tuple[str, int]:
     return (hit["_source"]["file_id"], int(hit["_source"]["position"]))
-
-
-def index_name(store_id: str, prefix: str = INDEX_PREFIX) -> str:
-    digest = hashlib.sha256(store_id.encode()).hexdigest()[:10]
-    return f"{prefix}{store_id.lower()}-{digest}"
-
-
-INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
-# Terms come tokenised and stemmed (index.tokens); `whitespace` is a core analyser, on every cluster.
-TERMS_FIELD: dict[str, Any] = {"type": "text", "analyzer": "whitespace"}
-
-
-def mapping(dimension: int) -> dict[str, Any]:
-    return {
-        "dynamic": "strict",
-        "properties": {
-            "file_id": {"type": "keyword"},
-            "position": {"type": "integer"},
-            "tokens": {"type": "integer"},
-            "text": {"type": "text", "index": False},
-            "terms": TERMS_FIELD,
-            # Plain float HNSW: 8.x defaults to int8-quantised vectors, which cost recall.
-            "vector": {
-                "type": "dense_vector",
-                "dims": dimension,
-                "index": True,
-                "similarity": "cosine",
-                "index_options": {"type": "hnsw", "m": 16, "ef_construction": 100},
-            },
-            "attrs": {
-                "type": "nested",
-                "properties": {
-                    "key": {"type": "keyword"},
-                    "s": {"type": "keyword"},
-                    "n": {"type": "double"},
-                    "i": {"type": "long"},
-                    "b": {"type": "boolean"},
-                },
-            },
-        },
-    }
-
-
-def _mapping_problem(found: Mapping[str, Any], dimension: int | None = None) -> str | None:
-    """Why an existing index's mapping is not ours (or not for `dimension`-dimensional vectors, when
-    given), or None when it is (perhaps without ``terms``)."""
-    expected = mapping(dimension or 1)["properties"]
-    props = found.get("properties", {})
-    for field, spec in expected.items():
-        if field == "terms" and field not in props:
-            continue  # made by an earlier version: `_add_terms` upgrades it
-        have = props.get(field)
-        if have is None or have.get("type") != spec["type"]:
-            return f"field {field!r} is {have.get('type') if have else 'missing'}, expected {spec['type']}"
-    vector = props["vector"]
-    if (dimension is not None and vector.get("dims") != dimension) or vector.get("similarity") != "cosine":
-        return (f"vector has dims={vector.get('dims')} similarity={vector.get('similarity')}, "
-                f"expected {dimension or 'any'}/cosine")
-    if found.get("dynamic") not in ("strict", False, "false"):
-        return "mapping is not strict"
-    return None
-
-
-# ------------------------------------------------------------------------------------------ attributes
-
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
-
-
-
-def _as_long(value: float) -> int | None:
-    """The exact integer a number equals when it fits a long, else None (1.0 -> 1, 1.5 -> None)."""
-    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
-        return None
-    number = int(value)
-    return number if _LONG_MIN <= number <= _LONG_MAX else None
-
-
-def attribute_rows(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The nested rows stored for a file's attributes.
-
-    Integral numbers go to ``i`` (a long: exact, so 2**53 + 1 stays distinct from 2**53) and every
-    finite number to ``n`` (a double, for numbers that are not integers). A null value is an absent
-    key; a value no filter can equal (array, object, NaN) is a row with the key alone, so the key
-    counts as present for ``ne``/``nin``.
-    """
-    rows: list[dict[str, Any]] = []
-    for key, value in (attributes or {}).items():
-        if value is None:
-            continue
-        row: dict[str, Any] = {"key": key}
-        if isinstance(value, bool):
-            row["b"] = value
-        elif isinstance(value, str):
-            row["s"] = value
-        elif is_number(value) and math.isfinite(value):
-            row["n"] = float(value)
-            if (exact := _as_long(value)) is not None:
-                row["i"] = exact
-        rows.append(row)
-    return rows
-
-
-def _nested(key: str, *clauses: dict[str, Any]) -> dict[str, Any]:
-    return {"nested": {"path": "attrs", "query": {"bool": {"filter": [{"term": {"attrs.key": key}}, *clauses]}}}}
-
-
-def _equal_to(value: Any) -> dict[str, Any] | None:
-    """Type-aware equality of one attribute row with `value` (module doc of index.filters), or None."""
-    if isinstance(value, bool):
-        return {"term": {"attrs.b": value}}
-    if isinstance(value, str):
-        return {"term": {"attrs.s": value}}
-    if not is_number(value) or not math.isfinite(value):
-        return None  # NaN and infinities equal no stored value
-    exact = _as_long(value)
-    if exact is not None:
-        return {"term": {"attrs.i": exact}}
-    # Not an integer (or beyond a long): only rows without an exact integer can equal it.
-    return {"bool": {"filter": [{"term": {"attrs.n": float(value)}}],
-                     "must_not": [{"exists": {"field": "attrs.i"}}]}}
-
-
-def _ordered(op: str, value: float) -> dict[str, Any] | None:
-    """Numeric ordering of one attribute row against `value`, exact for integers, or None for nothing."""
-    if math.isinf(value):
-        below = value > 0  # every finite number is below +inf and above -inf
-        return {"exists": {"field": "attrs.n"}} if below == (op in ("lt", "lte")) else None
-    # Integers compare on the long with an integer bound: i > 1.5 is i >= 2, i <= 1.5 is i <= 1.
-    if isinstance(value, int) or value.is_integer():
-        bound = int(value)
-        long_range: dict[str, int] | None = {op: bound}
-    elif op in ("gt", "gte"):
-        bound = math.ceil(value)
-        long_range = {"gte": bound}
-    else:
-        bound = math.floor(value)
-        long_range = {"lte": bound}
-    if not _LONG_MIN <= bound <= _LONG_MAX:  # beyond every long: all of them or none
-        long_range = None if (bound > 0) == (op in ("gt", "gte")) else {"gte": _LONG_MIN}
-    clauses: list[dict[str, Any]] = [
-        {"bool": {"filter": [{"range": {"attrs.n": {op: float(value)}}}],
-                  "must_not": [{"exists": {"field": "attrs.i"}}]}}
-    ]
-    if long_range is not None:
-        clauses.append({"range": {"attrs.i": long_range}})
-    return {"bool": {"should": clauses, "minimum_should_match": 1}}
-
-
-def _compile_comparison(f: Comparison) -> dict[str, Any]:
-    if f.op in EQUALITY_OPS or f.op in MEMBERSHIP_OPS:
-        values = list(f.value) if isinstance(f.value, tuple) else [f.value]
-        clauses = [c for c in map(_equal_to, values) if c is not None]
-        equal = _nested(f.key, {"bool": {"should": clauses, "minimum_should_match": 1}}) if clauses else _MATCH_NONE
-        if f.op in ("eq", "in"):
-            return equal
-        # ne/nin: the file has the key (with a value) and that value is none of these.
-        return {"bool": {"filter": [_nested(f.key)], "must_not": [equal]}}
-    if f.op in ORDERING_OPS:
-        value = f.value
-        if not is_number(value) or math.isnan(value):  # type: ignore[arg-type]
-            return _MATCH_NONE
-        clause = _ordered(f.op, value)  # type: ignore[arg-type]
-        return _nested(f.key, clause) if clause is not None else _MATCH_NONE
-    raise ValueError(f"unknown comparison op {f.op!r}")
-
-
-def attributes_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Attributes as `matches()` sees them, back from stored rows (a key-only row: an unmatchable value)."""
-    out: dict[str, Any] = {}
-    for row in rows:
-        for field in ("b", "s", "i", "n"):
-            if field in row:
-                out[row["key"]] = row[field]
-                break
-        else:
-            out[row["key"]] = []
-    return out
-
-
-def bool_depth(query: Any) -> int:
-    """How deeply `bool` queries nest in a query (Elasticsearch refuses 30 by default)."""
-    if isinstance(query, list):
-        return max((bool_depth(q) for q in query), default=0)
-    if not isinstance(query, dict):
-        return 0
-    inner = max((bool_depth(v) for v in query.values()), default=0)
-    return inner + 1 if "bool" in query else inner
-
-
-def compile_filter(f: Filter) -> dict[str, Any]:
-    """Query DSL that selects exactly the documents :func:`vectorhouse.index.filters.matches` accepts."""
-    if isinstance(f, Compound):
-        if not f.filters:
-            return _MATCH_ALL if f.op == "and" else _MATCH_NONE
-        children = [compile_filter(child) for child in f.filters]
-        if f.op == "and":
-            return {"bool": {"filter": children}}
-        return {"bool": {"should": children, "minimum_should_match": 1}}
-    return _compile_comparison(f)
-
-
-# ----------------------------------------------------------------------------------------------- index
 
 
 class ElasticsearchIndex:
@@ -299,7 +86,7 @@ class ElasticsearchIndex:
         """Refuse to start on indices whose mapping is not ours: writing into them would corrupt search."""
         found = self.client.indices.get_mapping(index=f"{self.prefix}*", allow_no_indices=True)
         for name, body in found.body.items():
-            problem = _mapping_problem(body.get("mappings", {}))
+            problem = mapping_problem(body.get("mappings", {}))
             if problem:
                 raise ValueError(
                     f"Elasticsearch index {name} exists with another mapping ({problem}); vectorhouse "
@@ -312,16 +99,25 @@ class ElasticsearchIndex:
     def _add_terms(self, name: str) -> None:
         """Give an index made before ``terms`` existed the field, and every document its terms."""
         self.client.indices.put_mapping(index=name, properties={"terms": TERMS_FIELD})
-        after: list[Any] | None = None
-        while True:
-            page = self._search(index=name, query=_MATCH_ALL, sort=[{"file_id": "asc"}, {"position": "asc"}],
-                                size=_PAGE, source=["text"], search_after=after)
-            batch = page["hits"]["hits"]
+        for batch in self._pages(name, MATCH_ALL, [{"file_id": "asc"}, {"position": "asc"}], ["text"]):
             bags = self._tokenizer.bags([h["_source"].get("text", "") for h in batch])
             actions = ({"_op_type": "update", "_index": name, "_id": h["_id"], "doc": {"terms": bag}}
                        for h, bag in zip(batch, bags, strict=True))
             # A document deleted meanwhile (404) needs no terms.
             helpers.bulk(self.client, actions, refresh=True, raise_on_error=True, ignore_status=(404,))
+
+    def _pages(self, name: str, query: dict[str, Any], sort: list[dict[str, str]],
+               source: bool | list[str]) -> Iterator[list[dict[str, Any]]]:
+        """Every hit of a query, a page at a time in `sort` order (search_after); none when the index is gone."""
+        after: list[Any] | None = None
+        while True:
+            try:
+                page = self._search(index=name, query=query, sort=sort, size=_PAGE, source=source, search_after=after)
+            except NotFoundError:
+                return
+            batch = page["hits"]["hits"]
+            if batch:
+                yield batch
             if len(batch) < _PAGE:
                 return
             after = batch[-1]["sort"]
@@ -341,7 +137,7 @@ class ElasticsearchIndex:
                 if exc.error != "resource_already_exists_exception":
                     raise
         found = self.client.indices.get_mapping(index=name).body[name]["mappings"]
-        problem = _mapping_problem(found, dimension)
+        problem = mapping_problem(found, dimension)
         if problem:
             raise ValueError(f"Elasticsearch index {name} has another mapping ({problem})")
         if "terms" not in found.get("properties", {}):
@@ -420,27 +216,9 @@ class ElasticsearchIndex:
 
     def _file_hits(self, name: str, file_id: str, source: bool | list[str] = True,
                    from_position: int = 0) -> list[dict[str, Any]]:
-        """The file's documents in position order (from `from_position` on), a page at a time."""
-        hits: list[dict[str, Any]] = []
-        after: list[Any] | None = None
+        """The file's documents in position order (from `from_position` on)."""
         query = {"bool": {"filter": [{"term": {"file_id": file_id}}, {"range": {"position": {"gte": from_position}}}]}}
-        while True:
-            try:
-                page = self._search(
-                    index=name,
-                    query=query,
-                    sort=[{"position": "asc"}],
-                    size=_PAGE,
-                    source=source,
-                    search_after=after,
-                )
-            except NotFoundError:
-                return []
-            batch = page["hits"]["hits"]
-            hits.extend(batch)
-            if len(batch) < _PAGE:
-                return hits
-            after = batch[-1]["sort"]
+        return [hit for batch in self._pages(name, query, [{"position": "asc"}], source) for hit in batch]
 
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
@@ -485,7 +263,7 @@ class ElasticsearchIndex:
         if cached is not None and time.monotonic() - cached[0] < MEAN_SECONDS:
             return cached[1]
         # A random sample (random_score is a core query): Elasticsearch cannot aggregate dense vectors.
-        sample = {"function_score": {"query": _MATCH_ALL, "random_score": {"seed": 7, "field": "_seq_no"}}}
+        sample = {"function_score": {"query": MATCH_ALL, "random_score": {"seed": 7, "field": "_seq_no"}}}
         try:
             page = self._search(index=name, query=sample, size=MEAN_SAMPLE, source=["vector"])
         except NotFoundError:
@@ -567,24 +345,15 @@ class ElasticsearchIndex:
         allowed = [file_id for file_id, attributes in self._files_attributes(index_name(store_id, self.prefix))
                    if matches(filter, attributes)]
         if not allowed:
-            return _MATCH_NONE
+            return MATCH_NONE
         parts = [{"terms": {"file_id": allowed[i : i + _MAX_TERMS]}} for i in range(0, len(allowed), _MAX_TERMS)]
         return parts[0] if len(parts) == 1 else {"bool": {"should": parts, "minimum_should_match": 1}}
 
     def _files_attributes(self, name: str) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = []
-        after: list[Any] | None = None
-        while True:
-            try:
-                page = self._search(index=name, query={"term": {"position": 0}}, sort=[{"file_id": "asc"}],
-                                          size=_PAGE, source=["file_id", "attrs"], search_after=after)
-            except NotFoundError:
-                return out
-            batch = page["hits"]["hits"]
-            out.extend((h["_source"]["file_id"], attributes_from_rows(h["_source"].get("attrs") or [])) for h in batch)
-            if len(batch) < _PAGE:
-                return out
-            after = batch[-1]["sort"]
+        """Each file's attributes, from its first chunk's document."""
+        pages = self._pages(name, {"term": {"position": 0}}, [{"file_id": "asc"}], ["file_id", "attrs"])
+        return [(h["_source"]["file_id"], attributes_from_rows(h["_source"].get("attrs") or []))
+                for batch in pages for h in batch]
 
     @staticmethod
     def _hit(hit: Mapping[str, Any], score: float) -> Hit:

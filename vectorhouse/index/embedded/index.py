@@ -1,4 +1,4 @@
-"""Embedded index: chunks and FTS5 (BM25) in a SQLite file; vectors (exact or HNSW) and BM25 postings in memory."""
+"""The embedded Index: chunks and FTS5 in a SQLite file (the truth), vectors and BM25 postings in memory."""
 
 from __future__ import annotations
 
@@ -14,45 +14,14 @@ from typing import Any
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.embedded.keywords import KeywordPostings
+from vectorhouse.index.embedded.schema import SCHEMA, fts_match
+from vectorhouse.index.embedded.vectors import Ann, StoreVectors
 from vectorhouse.index.filters import Filter, matches
-from vectorhouse.index.keywords import KeywordPostings
 from vectorhouse.index.text import bm25_idf, keyword_terms
 from vectorhouse.index.tokens import TOKENIZE
-from vectorhouse.index.vectors import Ann, StoreVectors
 
 log = logging.getLogger("vectorhouse.index")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    store_id TEXT NOT NULL,
-    file_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    tokens INTEGER NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_store_file ON chunks(store_id, file_id, position);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='{tokenize}'
-);
--- Each chunk's store and file again, in narrow rows: the keyword search joins every match to its
--- owner, and reading them from the wide chunks rows (text and vector) took twice as long as the
--- search itself (5.9 ms against 3.1 ms per query at SciFact size).
-CREATE TABLE IF NOT EXISTS chunk_owners (id INTEGER PRIMARY KEY, store_id TEXT NOT NULL, file_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS file_attributes (
-    store_id TEXT NOT NULL,
-    file_id TEXT NOT NULL,
-    attributes TEXT,
-    PRIMARY KEY (store_id, file_id)
-);
-"""
-
-
-def _fts_match(terms: Sequence[str]) -> str:
-    """An FTS5 MATCH expression ORing the terms, each a quoted string: no user text is query syntax."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
-
 
 class EmbeddedIndex:
     """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
@@ -75,7 +44,7 @@ class EmbeddedIndex:
         had_chunk_owners = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_owners'"
         ).fetchone()
-        conn.executescript(_SCHEMA.format(tokenize=TOKENIZE))
+        conn.executescript(SCHEMA.format(tokenize=TOKENIZE))
         if not had_chunk_owners:  # an index written before chunk_owners existed: fill it once
             conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) SELECT id, store_id, file_id FROM chunks")
         if conn.execute("SELECT 1 FROM chunk_owners LIMIT 1").fetchone():
@@ -319,7 +288,7 @@ class EmbeddedIndex:
         total_rows = conn.execute("SELECT count(*) FROM chunk_owners").fetchone()[0]
         # FTS5's own statistics: the rows matching each phrase, out of every row of the table.
         held = [conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?",
-                             (_fts_match([term]),)).fetchone()[0] for term in terms]
+                             (fts_match([term]),)).fetchone()[0] for term in terms]
         return sum(bm25_idf(total_rows, rows) for rows in held) if any(held) else 0.0
 
     def score_chunks(self, store_id: str, keys: Sequence[tuple[str, int]], vector: np.ndarray,
@@ -357,7 +326,7 @@ class EmbeddedIndex:
         rows = self._conn().execute(
             "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
             "AND rowid IN (SELECT value FROM json_each(?))",
-            (_fts_match(terms), json.dumps(ids.tolist())),
+            (fts_match(terms), json.dumps(ids.tolist())),
         )
         return {int(r[0]): float(r[1]) for r in rows}
 
@@ -424,7 +393,7 @@ class EmbeddedIndex:
             "SELECT c.id, -bm25(chunks_fts) AS score FROM chunks_fts JOIN chunk_owners c ON c.id = chunks_fts.rowid "
             "WHERE chunks_fts MATCH ? AND c.store_id = ?"
         )
-        params: list[Any] = [_fts_match(terms), store_id]
+        params: list[Any] = [fts_match(terms), store_id]
         if allowed is not None:
             sql += " AND c.file_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(allowed)))
