@@ -1,4 +1,4 @@
-"""HTTP layer: the FastAPI app factory, one router per resource, and OpenAI's error envelope."""
+"""HTTP layer: the FastAPI app factory, one router per resource, OpenAI's error envelope, the extension point."""
 
 from vectorhouse.api.app import create_app
 

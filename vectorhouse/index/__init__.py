@@ -1,4 +1,4 @@
-"""Chunk indexes: one protocol, one module per backend, a factory that picks by name."""
+"""Chunk indexes: one protocol, the filter model and keyword analysis they share, a package per backend, a factory."""
 
 from vectorhouse.index.base import Chunk, Hit, Index
 from vectorhouse.index.factory import create_index

@@ -1,4 +1,4 @@
-"""Maps backend names to Index classes; a new backend is one module plus one entry here."""
+"""Maps backend names and Settings to Index instances; a new backend is one package plus one entry here."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Pydantic wire models mirroring OpenAI's Files + Vector Stores objects, and their validators."""
+"""Wire models mirroring OpenAI's Files + Vector Stores objects, their validators, and wire input parsed once."""

@@ -1,1 +1,1 @@
-"""Backend-neutral search logic: attribute filters (parse, evaluate) and score fusion."""
+"""Query-time logic over an Index: one query's hybrid ranking, score fusion to 0..1, query rewriting."""

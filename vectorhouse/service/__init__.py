@@ -1,4 +1,4 @@
-"""The domain services; `Vectorhouse` wires them to one catalog, blob store, index and embedder."""
+"""The domain services; `Vectorhouse` wires them to one catalog, blob store, index router and model registry."""
 
 from vectorhouse.service.core import Vectorhouse
 

@@ -1,4 +1,4 @@
-"""`Vectorhouse`: builds the catalog, blobs, index, embedder and services once, and runs the workers."""
+"""`Vectorhouse`: builds the catalog, blobs, index router, models and services once, and runs the workers."""
 
 from __future__ import annotations
 
