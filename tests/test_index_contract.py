@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.chunks import DIM, chunks_of, rand_unit, unit
 from tests.es import scratch_prefix
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk, Index
@@ -26,7 +27,6 @@ from vectorhouse.index.embedded import EmbeddedIndex
 from vectorhouse.index.filters import Comparison, Compound, matches
 from vectorhouse.index.pgvector import PgvectorIndex
 
-DIM = 16
 KINDS = ["embedded", "embedded-hnsw", "embedded-sqlite", "pgvector", "pgvector-hnsw", "elasticsearch"]
 
 
@@ -55,24 +55,6 @@ def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Index]:
 
 def store() -> str:
     return f"vs_{uuid.uuid4().hex[:12]}"
-
-
-def unit(v: Any) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    return v / np.linalg.norm(v)
-
-
-def rand_unit(rng: np.random.Generator, n: int | None = None, dim: int = DIM) -> np.ndarray:
-    if n is None:
-        return unit(rng.normal(size=dim))
-    m = rng.normal(size=(n, dim)).astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
-
-
-def chunks_of(texts: list[str], vectors: np.ndarray | None = None, seed: int = 0) -> list[Chunk]:
-    if vectors is None:
-        vectors = rand_unit(np.random.default_rng(seed), len(texts))
-    return [Chunk(position=i, text=t, tokens=len(t.split()), vector=vectors[i]) for i, t in enumerate(texts)]
 
 
 def ready(index: Index) -> None:

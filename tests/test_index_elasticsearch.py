@@ -10,13 +10,11 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.chunks import DIM, chunks_of, rand_unit
 from tests.es import scratch_prefix
-from vectorhouse.index.base import Chunk
 from vectorhouse.index.elasticsearch import ElasticsearchIndex, index_name, mapping
 from vectorhouse.index.elasticsearch.mapping import INDEX_SETTINGS
 from vectorhouse.index.embedded import EmbeddedIndex
-
-DIM = 16
 
 
 @pytest.fixture
@@ -30,17 +28,6 @@ def index(elasticsearch_url: str, prefix: str) -> Iterator[ElasticsearchIndex]:
     idx = ElasticsearchIndex(elasticsearch_url, prefix=prefix)
     yield idx
     idx.close()
-
-
-def rand_unit(rng: np.random.Generator, n: int) -> np.ndarray:
-    m = rng.normal(size=(n, DIM)).astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
-
-
-def chunks_of(texts: list[str], vectors: np.ndarray | None = None, seed: int = 0) -> list[Chunk]:
-    if vectors is None:
-        vectors = rand_unit(np.random.default_rng(seed), len(texts))
-    return [Chunk(position=i, text=t, tokens=len(t.split()), vector=vectors[i]) for i, t in enumerate(texts)]
 
 
 def test_an_index_with_another_mapping_is_a_startup_error(elasticsearch_url: str, prefix: str) -> None:

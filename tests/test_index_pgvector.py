@@ -16,6 +16,7 @@ pytest.importorskip("pgvector")
 
 import psycopg  # noqa: E402
 
+from tests.chunks import DIM, chunks_of, rand_unit, unit  # noqa: E402
 from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
 from vectorhouse.index.filters import Comparison  # noqa: E402
@@ -26,8 +27,6 @@ from vectorhouse.index.pgvector import (  # noqa: E402
     PgvectorIndex,
     ensure_schema,
 )
-
-DIM = 16
 
 # `postgres_url` (session): tests/conftest.py, from tests/pg.py — one server for the whole run.
 
@@ -44,25 +43,6 @@ def index(postgres_url: str) -> Iterator[PgvectorIndex]:
 @pytest.fixture
 def store() -> str:
     return f"vs_{uuid.uuid4().hex}"
-
-
-def unit(v: Any) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32)
-    return v / np.linalg.norm(v)
-
-
-def rand_unit(rng: np.random.Generator, n: int | None = None) -> np.ndarray:
-    if n is None:
-        return unit(rng.normal(size=DIM))
-    m = rng.normal(size=(n, DIM)).astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
-
-
-def chunks_of(texts: list[str], vectors: np.ndarray | None = None, seed: int = 0) -> list[Chunk]:
-    rng = np.random.default_rng(seed)
-    if vectors is None:
-        vectors = rand_unit(rng, len(texts))
-    return [Chunk(position=i, text=t, tokens=len(t.split()), vector=vectors[i]) for i, t in enumerate(texts)]
 
 
 def row_count(url: str, store_id: str, file_id: str | None = None, table: str = TABLE) -> int:
