@@ -41,6 +41,15 @@ def index(postgres_url: str) -> Iterator[PgvectorIndex]:
 
 
 @pytest.fixture
+def fresh_url(postgres_url: str) -> Iterator[str]:
+    """A fresh database of its own (schema from scratch), dropped afterwards."""
+    with scratch_database(postgres_url) as url:
+        if url == postgres_url:
+            pytest.skip("no CREATEDB privilege for a fresh database")
+        yield url
+
+
+@pytest.fixture
 def store() -> str:
     return f"vs_{uuid.uuid4().hex}"
 
@@ -100,32 +109,29 @@ def test_concurrent_upserts_of_one_file_leave_one_copy(index: PgvectorIndex, sto
     assert len({t.split()[0] for t in texts}) == 1  # all three chunks from the same (last) writer
 
 
-def test_ensure_schema_concurrently_on_a_fresh_database(postgres_url: str) -> None:
-    with scratch_database(postgres_url) as url:
-        if url == postgres_url:
-            pytest.skip("no CREATEDB privilege for a fresh database")
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(4)
+def test_ensure_schema_concurrently_on_a_fresh_database(fresh_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
 
-        def work() -> None:
-            try:
-                with psycopg.connect(url) as conn:
-                    barrier.wait()
-                    ensure_schema(conn)
-            except BaseException as exc:  # noqa: BLE001 - reported below
-                errors.append(exc)
+    def work() -> None:
+        try:
+            with psycopg.connect(fresh_url) as conn:
+                barrier.wait()
+                ensure_schema(conn)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not errors
-        with psycopg.connect(url) as conn:
-            names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
-        assert {f"{TABLE}_tsv", f"{TABLE}_store_file"} <= names
-        # Vector indexes are per dimension, made when a dimension's first rows are written.
-        assert not any("hnsw" in name for name in names)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with psycopg.connect(fresh_url) as conn:
+        names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
+    assert {f"{TABLE}_tsv", f"{TABLE}_store_file"} <= names
+    # Vector indexes are per dimension, made when a dimension's first rows are written.
+    assert not any("hnsw" in name for name in names)
 
 
 # ------------------------------------------------------------------------------------ text search
@@ -216,62 +222,56 @@ def test_keyword_statistics_follow_every_write(index: PgvectorIndex, store: str,
     assert _keyword_statistics(postgres_url, other)[0] == kept
 
 
-def test_keyword_statistics_are_counted_for_a_database_that_predates_them(postgres_url: str) -> None:
-    with scratch_database(postgres_url) as url:
-        if url == postgres_url:
-            pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url)
-        try:
-            for i, text in enumerate(["otters eat crabs", "crabs crabs", "kelp forest", "otters sleep"]):
-                idx.upsert("vs_old", f"file-{i}", chunks_of([text], seed=i), None)
-            before = [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)]
-        finally:
-            idx.close()
-        with psycopg.connect(url) as conn:
-            conn.execute(f"DROP TABLE {TERMS_TABLE}, {STORES_TABLE}")  # as a database of an earlier version
-            conn.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")
-        idx = PgvectorIndex(url)
-        try:
-            assert [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)] == before
-            assert len(before) == 3
-            kept, counted = _keyword_statistics(url, "vs_old")
-            assert kept == counted
-            with psycopg.connect(url) as conn:
-                options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (TABLE,)).fetchone()
-            assert options == (["toast_tuple_target=8160"],)
-        finally:
-            idx.close()
+def test_keyword_statistics_are_counted_for_a_database_that_predates_them(fresh_url: str) -> None:
+    idx = PgvectorIndex(fresh_url)
+    try:
+        for i, text in enumerate(["otters eat crabs", "crabs crabs", "kelp forest", "otters sleep"]):
+            idx.upsert("vs_old", f"file-{i}", chunks_of([text], seed=i), None)
+        before = [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)]
+    finally:
+        idx.close()
+    with psycopg.connect(fresh_url) as conn:
+        conn.execute(f"DROP TABLE {TERMS_TABLE}, {STORES_TABLE}")  # as a database of an earlier version
+        conn.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")
+    idx = PgvectorIndex(fresh_url)
+    try:
+        assert [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)] == before
+        assert len(before) == 3
+        kept, counted = _keyword_statistics(fresh_url, "vs_old")
+        assert kept == counted
+        with psycopg.connect(fresh_url) as conn:
+            options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (TABLE,)).fetchone()
+        assert options == (["toast_tuple_target=8160"],)
+    finally:
+        idx.close()
 
 
 
 
-def test_wide_embeddings_use_a_halfvec_hnsw_index(postgres_url: str) -> None:
+def test_wide_embeddings_use_a_halfvec_hnsw_index(fresh_url: str) -> None:
     wide = 3072  # text-embedding-3-large: over pgvector's 2000-dimension limit for vector HNSW
-    with scratch_database(postgres_url) as url:
-        if url == postgres_url:
-            pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url, exact_search_max_chunks=0)
-        try:
-            rng = np.random.default_rng(30)
-            m = rng.normal(size=(300, wide)).astype(np.float32)
-            m /= np.linalg.norm(m, axis=1, keepdims=True)
-            for f in range(3):
-                chunks = [Chunk(p, f"w{f}-{p}", 1, m[f * 100 + p]) for p in range(100)]
-                idx.upsert("vs_wide", f"file-{f}", chunks, {"f": f})
-            q = unit(m[42] + 0.1 * rng.normal(size=wide))
-            exact = m @ q
-            top = np.argsort(-exact)[:5]
-            hits = idx.search_vector("vs_wide", q, 5, None)
-            assert [(h.file_id, h.position) for h in hits] == [(f"file-{i // 100}", i % 100) for i in top]
-            assert hits[0].score == pytest.approx(float(exact[top[0]]), abs=1e-5)  # full-precision score
-            assert [h.position for h in idx.search_vector("vs_wide", q, 3, Comparison("f", "eq", 2))] != []
-            with psycopg.connect(url) as conn:
-                (indexdef,) = conn.execute(
-                    "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{TABLE}_hnsw_3072",)
-                ).fetchone() or ("",)
-            assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef
-        finally:
-            idx.close()
+    idx = PgvectorIndex(fresh_url, exact_search_max_chunks=0)
+    try:
+        rng = np.random.default_rng(30)
+        m = rng.normal(size=(300, wide)).astype(np.float32)
+        m /= np.linalg.norm(m, axis=1, keepdims=True)
+        for f in range(3):
+            chunks = [Chunk(p, f"w{f}-{p}", 1, m[f * 100 + p]) for p in range(100)]
+            idx.upsert("vs_wide", f"file-{f}", chunks, {"f": f})
+        q = unit(m[42] + 0.1 * rng.normal(size=wide))
+        exact = m @ q
+        top = np.argsort(-exact)[:5]
+        hits = idx.search_vector("vs_wide", q, 5, None)
+        assert [(h.file_id, h.position) for h in hits] == [(f"file-{i // 100}", i % 100) for i in top]
+        assert hits[0].score == pytest.approx(float(exact[top[0]]), abs=1e-5)  # full-precision score
+        assert [h.position for h in idx.search_vector("vs_wide", q, 3, Comparison("f", "eq", 2))] != []
+        with psycopg.connect(fresh_url) as conn:
+            (indexdef,) = conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (f"{TABLE}_hnsw_3072",)
+            ).fetchone() or ("",)
+        assert "halfvec(3072)" in indexdef and "halfvec_cosine_ops" in indexdef
+    finally:
+        idx.close()
 
 
 def _plan(url: str, dimension: int) -> str:
@@ -285,69 +285,63 @@ def _plan(url: str, dimension: int) -> str:
     return "\n".join(r[0] for r in rows)
 
 
-def test_stores_of_different_dimensions_live_side_by_side(postgres_url: str) -> None:
+def test_stores_of_different_dimensions_live_side_by_side(fresh_url: str) -> None:
     """One table holds every store; each dimension in use has its own HNSW index, which its searches use."""
-    with scratch_database(postgres_url) as url:
-        if url == postgres_url:
-            pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url, exact_search_max_chunks=0)
-        try:
-            rng = np.random.default_rng(40)
-            expected = {}
-            for store, dim in (("vs_small", 8), ("vs_wide", 24)):
-                m = rng.normal(size=(60, dim)).astype(np.float32)
-                m /= np.linalg.norm(m, axis=1, keepdims=True)
-                for f in range(3):
-                    idx.upsert(store, f"file-{f}", [Chunk(p, f"{store} text {p}", 1, m[f * 20 + p]) for p in range(20)],
-                               {"f": f})
-                q = unit(m[27] + 0.05 * rng.normal(size=dim))
-                top = np.argsort(-(m @ q))[:5]
-                in_file_0 = np.argsort(-(m[:20] @ q))[:5]
-                expected[store] = (q, [(f"file-{i // 20}", i % 20) for i in top],
-                                   [("file-0", int(i)) for i in in_file_0])
-            for store, (q, keys, filtered) in expected.items():
-                assert [h.key for h in idx.search_vector(store, q, 5, None)] == keys
-                assert [h.key for h in idx.search_vector(store, q, 5, Comparison("f", "eq", 0))] == filtered
-                assert {h.file_id for h in idx.search_text(store, "text", 100, None)} == {"file-0", "file-1", "file-2"}
-            assert "index_chunks_hnsw_8" in _plan(url, 8) and "index_chunks_hnsw_24" in _plan(url, 24)
-            idx.delete_store("vs_small")
-            assert idx.search_vector("vs_wide", expected["vs_wide"][0], 5, None)[0].key == expected["vs_wide"][1][0]
-        finally:
-            idx.close()
+    idx = PgvectorIndex(fresh_url, exact_search_max_chunks=0)
+    try:
+        rng = np.random.default_rng(40)
+        expected = {}
+        for store, dim in (("vs_small", 8), ("vs_wide", 24)):
+            m = rng.normal(size=(60, dim)).astype(np.float32)
+            m /= np.linalg.norm(m, axis=1, keepdims=True)
+            for f in range(3):
+                idx.upsert(store, f"file-{f}", [Chunk(p, f"{store} text {p}", 1, m[f * 20 + p]) for p in range(20)],
+                           {"f": f})
+            q = unit(m[27] + 0.05 * rng.normal(size=dim))
+            top = np.argsort(-(m @ q))[:5]
+            in_file_0 = np.argsort(-(m[:20] @ q))[:5]
+            expected[store] = (q, [(f"file-{i // 20}", i % 20) for i in top],
+                               [("file-0", int(i)) for i in in_file_0])
+        for store, (q, keys, filtered) in expected.items():
+            assert [h.key for h in idx.search_vector(store, q, 5, None)] == keys
+            assert [h.key for h in idx.search_vector(store, q, 5, Comparison("f", "eq", 0))] == filtered
+            assert {h.file_id for h in idx.search_text(store, "text", 100, None)} == {"file-0", "file-1", "file-2"}
+        assert "index_chunks_hnsw_8" in _plan(fresh_url, 8) and "index_chunks_hnsw_24" in _plan(fresh_url, 24)
+        idx.delete_store("vs_small")
+        assert idx.search_vector("vs_wide", expected["vs_wide"][0], 5, None)[0].key == expected["vs_wide"][1][0]
+    finally:
+        idx.close()
 
 
-def test_a_table_of_one_fixed_dimension_is_upgraded(postgres_url: str) -> None:
+def test_a_table_of_one_fixed_dimension_is_upgraded(fresh_url: str) -> None:
     """A database written before stores chose models has vector(d), one HNSW index and no vector sums."""
-    with scratch_database(postgres_url) as url:
-        if url == postgres_url:
-            pytest.skip("no CREATEDB privilege for a fresh database")
-        idx = PgvectorIndex(url)
-        try:
-            idx.upsert("vs_old", "file-a", chunks_of(["old otters", "old crabs"], seed=3), None)
-        finally:
-            idx.close()
-        with psycopg.connect(url) as conn:  # as an earlier version left it
-            conn.execute(f"DROP INDEX {TABLE}_hnsw_{DIM}")
-            conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({DIM})")
-            conn.execute(f"CREATE INDEX {TABLE}_embedding_hnsw ON {TABLE} USING hnsw (embedding vector_cosine_ops)")
-            conn.execute(f"ALTER TABLE {STORES_TABLE} DROP COLUMN vector_sum")
-        idx = PgvectorIndex(url, exact_search_max_chunks=0)
-        try:
-            old = chunks_of(["old otters", "old crabs"], seed=3)
-            q = old[1].vector
-            assert idx.search_vector("vs_old", q, 1, None)[0].key == ("file-a", 1)
-            np.testing.assert_allclose(idx.mean_vector("vs_old"), (old[0].vector + old[1].vector) / 2, atol=1e-6)
-            idx.upsert("vs_new", "file-b", [Chunk(0, "new", 1, unit(np.ones(DIM + 4)))], None)
-            assert idx.search_vector("vs_new", unit(np.ones(DIM + 4)), 1, None)[0].key == ("file-b", 0)
-            with psycopg.connect(url) as conn:
-                kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                                    "WHERE attrelid = %s::regclass AND attname = 'embedding'", (TABLE,)).fetchone()
-                names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
-            assert kind == ("vector",)
-            assert {f"{TABLE}_hnsw_{DIM}", f"{TABLE}_hnsw_{DIM + 4}"} <= names
-            assert f"{TABLE}_embedding_hnsw" not in names
-        finally:
-            idx.close()
+    idx = PgvectorIndex(fresh_url)
+    try:
+        idx.upsert("vs_old", "file-a", chunks_of(["old otters", "old crabs"], seed=3), None)
+    finally:
+        idx.close()
+    with psycopg.connect(fresh_url) as conn:  # as an earlier version left it
+        conn.execute(f"DROP INDEX {TABLE}_hnsw_{DIM}")
+        conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN embedding TYPE vector({DIM})")
+        conn.execute(f"CREATE INDEX {TABLE}_embedding_hnsw ON {TABLE} USING hnsw (embedding vector_cosine_ops)")
+        conn.execute(f"ALTER TABLE {STORES_TABLE} DROP COLUMN vector_sum")
+    idx = PgvectorIndex(fresh_url, exact_search_max_chunks=0)
+    try:
+        old = chunks_of(["old otters", "old crabs"], seed=3)
+        q = old[1].vector
+        assert idx.search_vector("vs_old", q, 1, None)[0].key == ("file-a", 1)
+        np.testing.assert_allclose(idx.mean_vector("vs_old"), (old[0].vector + old[1].vector) / 2, atol=1e-6)
+        idx.upsert("vs_new", "file-b", [Chunk(0, "new", 1, unit(np.ones(DIM + 4)))], None)
+        assert idx.search_vector("vs_new", unit(np.ones(DIM + 4)), 1, None)[0].key == ("file-b", 0)
+        with psycopg.connect(fresh_url) as conn:
+            kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                                "WHERE attrelid = %s::regclass AND attname = 'embedding'", (TABLE,)).fetchone()
+            names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
+        assert kind == ("vector",)
+        assert {f"{TABLE}_hnsw_{DIM}", f"{TABLE}_hnsw_{DIM + 4}"} <= names
+        assert f"{TABLE}_embedding_hnsw" not in names
+    finally:
+        idx.close()
 
 
 def test_a_number_matches_the_signed_form_postgresql_parses_after_a_hyphen(index: PgvectorIndex, store: str) -> None:

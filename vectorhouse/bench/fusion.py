@@ -23,8 +23,6 @@ from vectorhouse.bench.beir import load_dataset, load_qrels, load_queries, store
 from vectorhouse.bench.metrics import mean, ndcg_at_k
 from vectorhouse.config import Settings
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.index.embedded.keywords import KeywordPostings
-from vectorhouse.index.text import keyword_terms
 from vectorhouse.search.fusion import RRF_K, cosine_floor
 from vectorhouse.search.hybrid import candidates_for, keyword_signal, rank_query
 
@@ -125,13 +123,13 @@ def fusion_command(args: argparse.Namespace) -> int:
               f"{args.dataset} --data-dir {args.data_dir}` first", file=sys.stderr)
         return 2
     ids, docs, vectors, keys, store_id, model = found
-    postings = KeywordPostings()
-    postings.start_loading()
-    with sqlite3.connect(data_dir / "index.db", isolation_level=None) as index:
-        postings.finish_loading(postings.load(index))
-    store_mean = vectors.mean(axis=0, dtype=np.float64).astype(np.float32)
     index = EmbeddedIndex(data_dir / "index.db")
-    index.keyword_postings(wait=120)  # rank from the in-memory postings, as a warm server does
+    # Rank from the in-memory postings, as a warm server does; the variants read the same postings.
+    if index.keyword_postings(wait=120) != "ready":
+        print(f"the keyword postings of {data_dir} did not load (over keyword_postings_max_chunks?)", file=sys.stderr)
+        return 2
+    store_mean = index.mean_vector(store_id)
+    assert store_mean is not None
     doc_of = dict(zip(keys, docs, strict=True))
     queries = load_queries(args.dataset)
     embedder = build_models(Settings.from_env(embedding_model=model)).get(model)
@@ -149,10 +147,10 @@ def fusion_command(args: argparse.Namespace) -> int:
             text = queries[query_id]
             served, _ = rank_query(index, store_id, text, "hybrid", query_vector,
                                    keyword_signal(index, store_id, text, candidates_for(K), None),
-                                   index.mean_vector(store_id), candidates_for(K), None)
+                                   store_mean, candidates_for(K), None)
             ranked = list(dict.fromkeys(doc_of[key] for key, _ in served))
             per_variant.setdefault(SERVED, []).append(ndcg_at_k(ranked, relevant, K))
-            signals = _signals(postings, store_id, ids, vectors, store_mean, text, query_vector)
+            signals = _signals(index, store_id, ids, vectors, store_mean, text, query_vector)
             for name, fuse in VARIANTS:
                 per_variant.setdefault(name, []).append(_ndcg(fuse(signals), docs, relevant))
         for name, values in per_variant.items():
@@ -166,11 +164,11 @@ def fusion_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signals(postings: KeywordPostings, store_id: str, ids: np.ndarray, vectors: np.ndarray, store_mean: np.ndarray,
+def _signals(index: EmbeddedIndex, store_id: str, ids: np.ndarray, vectors: np.ndarray, store_mean: np.ndarray,
              query: str, query_vector: np.ndarray) -> Signals:
     text = np.zeros(len(ids))
     held = every = 0.0
-    matches = postings.matches(store_id, keyword_terms(query))
+    matches = index.keyword_matches(store_id, query)
     if matches is not None and any(matches.rows_with):
         text[np.searchsorted(ids, matches.ids)] = matches.scores
         held = sum(i for i, n in zip(matches.idfs, matches.rows_with, strict=True) if n)

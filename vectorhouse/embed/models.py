@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import re
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -178,7 +177,3 @@ class ModelRegistry:
         directory = self._directory(name)
         assert directory is not None
         return directory_embedder(name, directory, **self.onnx_options)
-
-    def loaded(self) -> Sequence[Embedder]:
-        with self._lock:
-            return list(self._loaded.values())

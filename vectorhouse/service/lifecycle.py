@@ -140,13 +140,17 @@ class Lifecycle:
     def claim(self, owner: str, limit: int) -> list[ClaimedJob]:
         """Claim jobs for a worker. A job already claimed `max_attempts` times (each time its worker died
         or its process was killed) is not tried again: its file ends failed."""
+        exhausted_jobs = (
+            select(jobs.c.id, jobs.c.store_id, jobs.c.file_id, jobs.c.attempts)
+            .where(and_(or_(jobs.c.owner.is_(None), jobs.c.lease_until < self.clock.now()),
+                        jobs.c.attempts >= self.max_attempts))
+        )
+        # Looked for without the write lock first: nearly every claim finds none.
+        with self.catalog.read() as conn:
+            if conn.execute(exhausted_jobs.limit(1)).first() is None:
+                return self.queue.claim(owner, limit)
         with self.catalog.transaction() as conn:
-            exhausted = conn.execute(
-                select(jobs.c.id, jobs.c.store_id, jobs.c.file_id, jobs.c.attempts)
-                .where(and_(or_(jobs.c.owner.is_(None), jobs.c.lease_until < self.clock.now()),
-                            jobs.c.attempts >= self.max_attempts))
-            ).all()
-            for job in exhausted:
+            for job in conn.execute(exhausted_jobs).all():
                 self._set(conn, job.store_id, job.file_id, FileStatus.FAILED, last_error={
                     "code": "server_error",
                     "message": f"processing the file stopped {job.attempts} times without finishing (the worker "

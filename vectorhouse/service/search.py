@@ -90,7 +90,8 @@ class SearchService:
             for query in (queries if mode != "semantic" else [])
         ]
         # Hybrid measures cosines up from what an unrelated chunk of this store scores (search/fusion.py).
-        mean_future = self._pool.submit(self.index.mean_vector, store_id) if mode == "hybrid" else None
+        wanted = mode == "hybrid" and weights.embedding > 0 and weights.text > 0  # else the plain cosine ranks
+        mean_future = self._pool.submit(self.index.mean_vector, store_id) if wanted else None
         # Queries are embedded with the store's own model (its chunks' vector space).
         vectors = self.stores.embedder_of(store).embed_queries(queries) if mode != "full_text" else None
         mean = mean_future.result() if mean_future is not None else None

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.index.embedded.keywords import KeywordPostings
+from vectorhouse.index.embedded.keywords import KeywordMatches, KeywordPostings
 from vectorhouse.index.embedded.schema import SCHEMA, fts_match
 from vectorhouse.index.embedded.vectors import Ann, StoreVectors
 from vectorhouse.index.filters import Filter, matches
@@ -274,6 +274,12 @@ class EmbeddedIndex:
     def mean_vector(self, store_id: str) -> np.ndarray | None:
         snap = self._snapshot(store_id)
         return (snap.total / len(snap.ids)).astype(np.float32) if len(snap.ids) else None
+
+    def keyword_matches(self, store_id: str, query: str) -> KeywordMatches | None:
+        """Every chunk of the store matching the query with its BM25, and each term's IDF, from the
+        in-memory postings (`bench fusion` replays fusions on them); None when they cannot answer."""
+        terms = keyword_terms(query)
+        return self._keywords.matches(store_id, terms) if terms else None
 
     def keyword_scale(self, store_id: str, query: str) -> float:
         terms = keyword_terms(query)
