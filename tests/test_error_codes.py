@@ -15,8 +15,12 @@ from vectorhouse.errors import ERROR_CODES
 
 V1 = "/v1/vector_stores"
 API = "/api/vector-stores"
-# Covered elsewhere (tests/test_expiry_and_faults.py): they need a controllable clock or an injected fault.
-ELSEWHERE = {"vector_store_expired": 410, "search_failed": 500}
+# Covered elsewhere: tests/test_expiry_and_faults.py (a controllable clock or an injected fault),
+# tests/test_projects_and_keys.py (keys, admin routes, quotas), tests/test_backend_outages.py and
+# tests/test_hostile_requests.py (a backend gone, a full disk).
+ELSEWHERE = {"vector_store_expired": 410, "search_failed": 500, "invalid_api_key": 401,
+             "insufficient_permissions": 403, "vector_store_limit_exceeded": 429, "insufficient_storage": 507,
+             "service_unavailable": 503}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vectorhouse.catalog import DEFAULT_PROJECT_ID
 from vectorhouse.config import Settings
 from vectorhouse.errors import Conflict
 from vectorhouse.schemas.requests import VectorStoreCreate
@@ -34,9 +35,10 @@ def vh(tmp_path: Path) -> Iterator[tuple[Vectorhouse, ManualClock]]:
 
 
 def _store_with_file(vh: Vectorhouse) -> tuple[str, str]:
-    file_id = vh.files.create(io.BytesIO(b"otters hold hands while they sleep"), "otters.txt", "assistants", None).id
-    store_id = vh.stores.create(VectorStoreCreate(name="s")).id
-    vh.store_files.attach(store_id, file_id, None, None)
+    file_id = vh.files.create(DEFAULT_PROJECT_ID, io.BytesIO(b"otters hold hands while they sleep"), "otters.txt",
+                              "assistants", None).id
+    store_id = vh.stores.create(DEFAULT_PROJECT_ID, VectorStoreCreate(name="s")).id
+    vh.store_files.attach(DEFAULT_PROJECT_ID, store_id, file_id, None, None)
     return store_id, file_id
 
 
@@ -48,12 +50,12 @@ def test_a_job_whose_worker_keeps_dying_ends_its_file_failed(vh: tuple[Vectorhou
         assert [(j.file_id, j.attempts) for j in jobs] == [(file_id, attempt)]
         clock.value += 11
     assert service.lifecycle.claim("worker-3", 10) == []
-    failed = service.store_files.get(store_id, file_id)
+    failed = service.store_files.get(DEFAULT_PROJECT_ID, store_id, file_id)
     assert failed.status == "failed" and failed.last_error is not None
     assert failed.last_error.code == "server_error" and "2 times" in failed.last_error.message
-    assert service.stores.get(store_id).file_counts.failed == 1
+    assert service.stores.get(DEFAULT_PROJECT_ID, store_id).file_counts.failed == 1
     # Attached again, it is retried from a fresh job.
-    service.store_files.attach(store_id, file_id, None, None)
+    service.store_files.attach(DEFAULT_PROJECT_ID, store_id, file_id, None, None)
     assert [j.attempts for j in service.lifecycle.claim("worker-4", 10)] == [1]
 
 
@@ -61,11 +63,11 @@ def test_a_file_in_progress_or_completed_is_not_attached_twice(vh: tuple[Vectorh
     service, _ = vh
     store_id, file_id = _store_with_file(service)
     with pytest.raises(Conflict):
-        service.store_files.attach(store_id, file_id, None, None)
+        service.store_files.attach(DEFAULT_PROJECT_ID, store_id, file_id, None, None)
     service.ingestion.run_once("worker", 10)
-    assert service.store_files.get(store_id, file_id).status == "completed"
+    assert service.store_files.get(DEFAULT_PROJECT_ID, store_id, file_id).status == "completed"
     with pytest.raises(Conflict):
-        service.store_files.attach(store_id, file_id, None, None)
+        service.store_files.attach(DEFAULT_PROJECT_ID, store_id, file_id, None, None)
 
 
 def test_the_transitions_cover_every_status() -> None:

@@ -1,12 +1,15 @@
-"""The `vectorhouse` command: `serve`, `models` (list, pull), and `bench` that prints measured numbers."""
+"""The `vectorhouse` command: `serve`, `keys` (create, list, revoke), `models` (list, pull), and `bench`."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
+from datetime import datetime, timezone
+from pathlib import Path
 
-from vectorhouse.config import Settings
+from vectorhouse.config import Settings, postgres_conninfo
 from vectorhouse.index.factory import BACKENDS
 
 
@@ -18,11 +21,83 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers,
                                  database_url=args.database_url, index=args.index,
-                                 elasticsearch_url=args.elasticsearch_url)
+                                 elasticsearch_url=args.elasticsearch_url, allow_anonymous=args.allow_anonymous)
+    refusal = _anonymous_refusal(settings)
+    if refusal:
+        print(f"vectorhouse serve: {refusal}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, extensions=compat.extensions())  # the adapters are wired here, not in api/
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _anonymous_refusal(settings: Settings) -> str | None:
+    """Why `serve` must not start: open to the network with no key, which would let anyone read everything."""
+    if _is_loopback(settings.host) or settings.allow_anonymous or settings.auth == "required":
+        return None
+    from vectorhouse.catalog import Catalog
+    from vectorhouse.clock import SystemClock
+    from vectorhouse.service.keys import Keys
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(postgres_conninfo(settings), Path(settings.data_dir))
+    try:
+        if Keys(catalog, SystemClock()).any_key():
+            return None
+    finally:
+        catalog.close()
+    return (f"refusing to listen on {settings.host} with no API keys: anyone who can reach it could read and "
+            "delete every file. Create a key first (`vectorhouse keys create --project NAME`), or pass "
+            "--allow-anonymous (env VECTORHOUSE_ALLOW_ANONYMOUS=1) to serve it open on purpose.")
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from vectorhouse.catalog import Catalog
+    from vectorhouse.clock import SystemClock
+    from vectorhouse.errors import VectorhouseError
+    from vectorhouse.service.keys import Keys
+
+    settings = Settings.from_env(data_dir=args.data_dir, database_url=args.database_url)
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    catalog = Catalog.open(postgres_conninfo(settings), Path(settings.data_dir))
+    keys = Keys(catalog, SystemClock(), settings.auth)
+    try:
+        if args.keys_command == "create":
+            new = keys.create(args.project, args.name or "", args.admin)
+            print(f"created {'admin ' if args.admin else ''}key {new.row.id} in project "
+                  f"{keys.project(new.row.project_id).name} ({new.row.project_id}); its secret, shown only now:")
+            print(new.secret)
+        elif args.keys_command == "list":
+            names = {p.id: p.name for p in keys.list_projects()}
+            for row in keys.list(args.project, include_revoked=args.all):
+                state = "revoked" if row.revoked_at else ("admin" if row.admin else "active")
+                print(f"{row.id}  {names.get(row.project_id, row.project_id):20s}  {state:7s}  {row.redacted_value}  "
+                      f"created {_when(row.created_at)}  last used {_when(row.last_used_at)}  {row.name}")
+        else:
+            row = keys.revoke(args.key)
+            print(f"revoked {row.id} ({row.redacted_value})")
+    except VectorhouseError as exc:
+        print(f"vectorhouse keys {args.keys_command}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        catalog.close()
+    return 0
+
+
+def _when(timestamp: int | None) -> str:
+    if timestamp is None:
+        return "never"
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _model_settings(args: argparse.Namespace) -> Settings:
@@ -72,7 +147,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--elasticsearch-url",
                        help="http://host:port of an Elasticsearch 8.x cluster for the elasticsearch backend "
                             "(env VECTORHOUSE_ELASTICSEARCH_URL)")
+    serve.add_argument("--allow-anonymous", action="store_true", default=None,
+                       help="serve a non-loopback --host with no API keys, open to anyone who can reach it "
+                            "(env VECTORHOUSE_ALLOW_ANONYMOUS)")
     serve.set_defaults(handler=_serve)
+    keys = commands.add_parser("keys", help="API keys: each belongs to a project and sees only its objects")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    creating = key_commands.add_parser("create", help="make a key; its secret is the last line printed, once")
+    creating.add_argument("--project", required=True, help="the project's name (made if new) or id")
+    creating.add_argument("--name", help="a label for the key")
+    creating.add_argument("--admin", action="store_true",
+                          help="the key may also manage projects and keys over HTTP (/v1/organization/...)")
+    listing_keys = key_commands.add_parser("list", help="ids, projects, created, last used; never secrets")
+    listing_keys.add_argument("--project", help="only this project's keys")
+    listing_keys.add_argument("--all", action="store_true", help="revoked keys too")
+    revoking = key_commands.add_parser("revoke", help="revoke a key by id or secret; at once, no restart")
+    revoking.add_argument("key", metavar="KEY_OR_ID")
+    for sub in (creating, listing_keys, revoking):
+        sub.add_argument("--data-dir", help="data directory (default ./vectorhouse-data, env VECTORHOUSE_DATA_DIR)")
+        sub.add_argument("--database-url", help="postgresql://… of a PostgreSQL catalog (env VECTORHOUSE_DATABASE_URL)")
+        sub.set_defaults(handler=_keys)
     models = commands.add_parser("models", help="embedding models stores may choose: list them, pull one")
     model_commands = models.add_subparsers(dest="models_command", required=True)
     listing = model_commands.add_parser("list", help="the models available here and those `pull` can install")

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 def _env_value(raw: str, kind: type) -> Any:
@@ -27,14 +28,33 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("vectorhouse-data")
+    # "auto": API keys are required as soon as one has been made (revoked ones count: revoking the
+    # last key does not open the server); before that it is open, for local use. "required": always.
+    auth: str = "auto"
+    # `serve` refuses a non-loopback host while no key exists unless this is set.
+    allow_anonymous: bool = False
+    # Per-project quotas, 0 = none: vector stores, and bytes of uploaded files. Over them: 429.
+    project_max_vector_stores: int = 0
+    project_max_file_bytes: int = 0
     # A postgresql:// URL puts the catalog and job queue in PostgreSQL (several processes may share it);
     # empty keeps them in SQLite under data_dir.
     database_url: str = ""
+    # TLS to PostgreSQL (libpq's sslmode and sslrootcert); values in database_url's query win.
+    database_sslmode: str = ""
+    database_sslrootcert: str = ""
     # Default index backend for new stores: embedded, pgvector, elasticsearch; empty = pgvector with a
     # PostgreSQL catalog, else embedded. A store may pick another with the `backend` field at creation.
     index: str = ""
     # http(s)://host:port of an Elasticsearch 8.x cluster; makes the elasticsearch backend available.
     elasticsearch_url: str = ""
+    # How vectorhouse authenticates to Elasticsearch: an API key (the base64 "id:key" form), or basic
+    # auth; a cloud id instead of the URL; a CA bundle for TLS, and whether to verify certificates.
+    elasticsearch_api_key: str = ""
+    elasticsearch_username: str = ""
+    elasticsearch_password: str = ""
+    elasticsearch_cloud_id: str = ""
+    elasticsearch_ca_certs: str = ""
+    elasticsearch_verify_certs: bool = True
     # Names of vectorhouse's indices there (one per store) start with this.
     elasticsearch_index_prefix: str = "vectorhouse-"
     # Uploads above this many bytes answer 413 (OpenAI's own limit is 512 MB).
@@ -55,6 +75,18 @@ class Settings:
     # A job claimed this many times without finishing (its worker or process died each time) ends
     # its file `failed` instead of being tried again.
     max_job_attempts: int = 3
+    # Limits that keep one hostile or huge file from taking the server down; a file past any of them
+    # ends `failed` with `invalid_file`. Tokens of text per attached file (OpenAI's own cap is 5M).
+    max_file_tokens: int = 5_000_000
+    # Bytes of text extraction may produce, and for zip-based formats (docx, xlsx, pptx) the most their
+    # parts may inflate in all and relative to the compressed file, checked before any parser runs.
+    max_extracted_bytes: int = 256 * 1024 * 1024
+    max_inflation_ratio: int = 200
+    # Seconds and bytes of memory one file's extraction (in its own process) may use before it is
+    # stopped, and seconds one file may take from claim to indexed before it ends failed.
+    extract_timeout_seconds: float = 120.0
+    extract_max_memory_bytes: int = 2 * 1024 * 1024 * 1024
+    file_time_budget_seconds: float = 600.0
     # "local" (ONNX models run here) or "openai" (the endpoint below embeds by default).
     embedder: str = "local"
     # The model of stores created without `embedding_model`: empty = all-MiniLM-L6-v2, or with
@@ -115,3 +147,17 @@ class Settings:
     def default_index(self) -> str:
         return self.index or ("pgvector" if self.database_url else "embedded")
 
+
+
+def postgres_conninfo(settings: Settings) -> str:
+    """database_url with database_sslmode / database_sslrootcert added (what the URL itself says wins)."""
+    url = settings.database_url
+    wanted = {"sslmode": settings.database_sslmode, "sslrootcert": settings.database_sslrootcert}
+    wanted = {k: v for k, v in wanted.items() if v}
+    if not url or not wanted:
+        return url
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    for name, value in wanted.items():
+        query.setdefault(name, value)
+    return urlunsplit(parts._replace(query=urlencode(query)))

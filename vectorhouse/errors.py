@@ -23,6 +23,20 @@ class InvalidRequest(VectorhouseError):
     status_code = 400
 
 
+class Unauthorized(VectorhouseError):
+    """A missing, unknown or revoked API key (401)."""
+
+    status_code = 401
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(VectorhouseError):
+    """A valid key that may not do this, e.g. manage keys without being an admin key (403)."""
+
+    status_code = 403
+    default_code = "insufficient_permissions"
+
+
 class NotFound(VectorhouseError):
     """An id names nothing this caller can see (404)."""
 
@@ -48,6 +62,29 @@ class PayloadTooLarge(VectorhouseError):
 
     status_code = 413
     default_code = "file_too_large"
+
+
+class QuotaExceeded(VectorhouseError):
+    """The project is at one of its quotas (429)."""
+
+    status_code = 429
+    default_code = "vector_store_limit_exceeded"
+
+
+class InsufficientStorage(VectorhouseError):
+    """The server's disk is full; nothing of the request was kept (507)."""
+
+    status_code = 507
+    error_type = "server_error"
+    default_code = "insufficient_storage"
+
+
+class Unavailable(VectorhouseError):
+    """A backend (the catalog database, Elasticsearch) cannot be reached right now; retry (503)."""
+
+    status_code = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
 
 
 class Timeout(VectorhouseError):
@@ -90,6 +127,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_request_body": (400, "Send a JSON object as the request body."),
     "invalid_vector_store_id": (400, "Vector store ids are 'vs_' followed by letters and digits."),
     "invalid_file_id": (400, "File ids are 'file-' followed by letters and digits."),
+    "invalid_api_key": (401, "Send 'Authorization: Bearer <key>' with a key from `vectorhouse keys create`."),
+    "insufficient_permissions": (403, "Managing keys and projects takes an admin key (`keys create --admin`)."),
+    "vector_store_limit_exceeded": (429, "The project is at its quota; delete stores or files, or raise the quota."),
+    "insufficient_storage": (507, "The server's disk is full; free space and retry."),
+    "service_unavailable": (503, "A backend is unreachable; retry shortly."),
     "search_failed": (500, "The search backend failed; retry, and report the request id if it persists."),
 }
 

@@ -1,4 +1,4 @@
-"""Object ids in OpenAI's shapes: `file-…`, `vs_…`, `vsfb_…`, and their validation."""
+"""Object ids in OpenAI's shapes: `file-…`, `vs_…`, `vsfb_…`, `proj_…`, `key_…`, and their validation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ _ID_RE = {
     "file-": re.compile(r"^file-[A-Za-z0-9]{1,64}$"),
     "vs_": re.compile(r"^vs_[A-Za-z0-9]{1,64}$"),
     "vsfb_": re.compile(r"^vsfb_[A-Za-z0-9]{1,64}$"),
+    "proj_": re.compile(r"^proj_[A-Za-z0-9]{1,64}$"),
+    "key_": re.compile(r"^key_[A-Za-z0-9]{1,64}$"),
 }
 
 

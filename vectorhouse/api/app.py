@@ -9,8 +9,8 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from vectorhouse import __version__
-from vectorhouse.api import file_batches, files, vector_store_files, vector_stores
-from vectorhouse.api.deps import query_without_nul
+from vectorhouse.api import file_batches, files, organization, vector_store_files, vector_stores
+from vectorhouse.api.deps import authenticate, query_without_nul
 from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
 from vectorhouse.api.extensions import Extension
 from vectorhouse.clock import Clock
@@ -36,19 +36,21 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
 
     app = FastAPI(title="vectorhouse", version=__version__, lifespan=lifespan)
     install_error_handlers(app)
-    for module in (files, vector_stores, vector_store_files, file_batches):
-        app.include_router(module.router, prefix="/v1", dependencies=[Depends(query_without_nul)])
+    # Every route but /health takes the caller's key first: without one, nothing else is looked at.
+    guarded = [Depends(authenticate), Depends(query_without_nul)]
+    for module in (files, vector_stores, vector_store_files, file_batches, organization):
+        app.include_router(module.router, prefix="/v1", dependencies=guarded)
     app.state.extensions = tuple(extensions)
     for extension in app.state.extensions:
         for router in extension.routers():
-            app.include_router(router, dependencies=[Depends(query_without_nul)])
+            app.include_router(router, dependencies=guarded)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["health"])
+    @app.get("/metrics", tags=["health"], dependencies=[Depends(authenticate)])
     def metrics() -> dict[str, dict[str, float]]:
         """Ingestion counters since start (what `vectorhouse bench` reads)."""
         return {"ingest": app.state.vectorhouse.ingestion.stats.as_dict()}

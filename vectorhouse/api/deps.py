@@ -1,4 +1,4 @@
-"""Shared route dependencies: the process's `Vectorhouse`, cursor query parameters, poll headers."""
+"""Shared route dependencies: the `Vectorhouse`, the caller (key → project), cursor parameters, poll headers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request, Response
 
 from vectorhouse.errors import InvalidRequest
 from vectorhouse.service import Vectorhouse
+from vectorhouse.service.keys import Caller
 from vectorhouse.service.pagination import PageRequest
 
 
@@ -18,6 +19,29 @@ async def get_vectorhouse(request: Request) -> Vectorhouse:
 
 
 VH = Annotated[Vectorhouse, Depends(get_vectorhouse)]
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+# A plain `def`: the key lookup reads the catalog, which must not block the event loop.
+def authenticate(request: Request) -> Caller:
+    """Every route but /health: the project this request's key acts in (401 when auth is on and it has none)."""
+    return request.app.state.vectorhouse.keys.authenticate(bearer_token(request))
+
+
+Auth = Annotated[Caller, Depends(authenticate)]
+
+
+async def project_id(caller: Auth) -> str:
+    return caller.project_id
+
+
+# The project every object a route reads or writes must belong to.
+Project = Annotated[str, Depends(project_id)]
 
 
 async def cursor_page(

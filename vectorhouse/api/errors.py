@@ -9,11 +9,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vectorhouse.api.deps import authenticate
 from vectorhouse.api.extensions import ErrorInfo
-from vectorhouse.errors import VectorhouseError
+from vectorhouse.errors import InsufficientStorage, Unavailable, VectorhouseError
+from vectorhouse.faults import is_disk_full, is_unreachable, redact
 
 log = logging.getLogger("vectorhouse.api")
 
@@ -122,6 +125,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code in (404, 405) and request.url.path != "/health":
+            # No route matched, so no route dependency checked the key: without one, which routes
+            # exist is not told either.
+            try:
+                await run_in_threadpool(authenticate, request)
+            except VectorhouseError as denied:
+                return await _domain(request, denied)
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"Unknown route: {request.method} {request.url.path}"
@@ -132,6 +142,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):
+            log.error("request %s: %s %s: the disk is full", request_id(request), request.method, request.url.path)
+            return await _domain(request, InsufficientStorage("the server's disk is full: nothing of this "
+                                                              "request was kept; retry when space is freed"))
+        if is_unreachable(exc):
+            # Named by kind only: a driver's message may carry the backend's address or credentials.
+            log.error("request %s: %s %s: a backend is unreachable: %s", request_id(request), request.method,
+                      request.url.path, redact(f"{type(exc).__name__}: {exc}"))
+            return await _domain(request, Unavailable("a storage backend of this server is unreachable right "
+                                                      "now; retry shortly"))
         log.exception("request %s: unhandled error on %s %s", request_id(request), request.method,
                       request.url.path)
         return envelope(request, 500, "The server had an error while processing your request.",

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from vectorhouse.api.deps import VH
+from vectorhouse.api.deps import VH, Project
 from vectorhouse.errors import InvalidRequest, PayloadTooLarge
 from vectorhouse.schemas.objects import CursorPage, FileDeleted, FileObject
 from vectorhouse.service.pagination import PageRequest
@@ -21,7 +21,7 @@ _MULTIPART_SLACK = 64 * 1024
 
 
 @router.post("/files", response_model=FileObject)
-async def create_file(request: Request, vh: VH) -> FileObject:
+async def create_file(request: Request, vh: VH, project: Project) -> FileObject:
     declared = request.headers.get("content-length")
     limit = vh.settings.max_upload_bytes
     if declared and declared.isdigit() and int(declared) > limit + _MULTIPART_SLACK:
@@ -45,31 +45,32 @@ async def create_file(request: Request, vh: VH) -> FileObject:
                 seconds_value = None
             expires_after = {"anchor": anchor, "seconds": seconds_value}
         filename = upload.filename or "upload"
-        return await run_in_threadpool(vh.files.create, upload.file, filename, purpose, expires_after)
+        return await run_in_threadpool(vh.files.create, project, upload.file, filename, purpose, expires_after)
 
 
 @router.get("/files", response_model=CursorPage[FileObject])
 def list_files(
     vh: VH,
+    project: Project,
     purpose: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 10000,
     order: Literal["asc", "desc"] = "desc",
     after: str | None = None,
 ) -> CursorPage[FileObject]:
-    return vh.files.list(purpose, PageRequest(limit=limit, order=order, after=after))
+    return vh.files.list(project, purpose, PageRequest(limit=limit, order=order, after=after))
 
 
 @router.get("/files/{file_id}", response_model=FileObject)
-def retrieve_file(file_id: str, vh: VH) -> FileObject:
-    return vh.files.get(file_id)
+def retrieve_file(file_id: str, vh: VH, project: Project) -> FileObject:
+    return vh.files.get(project, file_id)
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
-def delete_file(file_id: str, vh: VH) -> FileDeleted:
-    return vh.files.delete(file_id)
+def delete_file(file_id: str, vh: VH, project: Project) -> FileDeleted:
+    return vh.files.delete(project, file_id)
 
 
 @router.get("/files/{file_id}/content", response_class=FileResponse)
-def file_content(file_id: str, vh: VH) -> FileResponse:
-    filename, path = vh.files.blob_path(file_id)
+def file_content(file_id: str, vh: VH, project: Project) -> FileResponse:
+    filename, path = vh.files.blob_path(project, file_id)
     return FileResponse(path, media_type="application/octet-stream", filename=filename)

@@ -1,4 +1,4 @@
-"""The `vectorhouse bench` command group (ingest, embed, search, quality, fusion): measured numbers, printed."""
+"""The `vectorhouse bench` command group (ingest, embed, search, quality, fusion, load): measured numbers, printed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from vectorhouse.bench.embed import add_embed_command
 from vectorhouse.bench.fusion import add_fusion_command
 from vectorhouse.bench.ingest import add_ingest_command
+from vectorhouse.bench.load import add_load_command
 from vectorhouse.bench.quality import add_quality_command
 from vectorhouse.bench.search import add_search_command
 
@@ -20,6 +21,7 @@ def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     add_search_command(bench_commands)
     add_quality_command(bench_commands)
     add_fusion_command(bench_commands)
+    add_load_command(bench_commands)
 
 
 __all__ = ["add_bench_commands"]

@@ -25,14 +25,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _api_key() -> str:
+    # A server with keys needs one (OPENAI_API_KEY, as for the SDK); an open one takes any.
+    return os.environ.get("OPENAI_API_KEY") or "bench"
+
+
 def client_for(base_url: str) -> OpenAI:
     """One SDK client per run: its connection pool keeps connections alive between calls."""
-    return OpenAI(base_url=base_url + "/v1", api_key="bench")
+    return OpenAI(base_url=base_url + "/v1", api_key=_api_key())
 
 
 def read_metrics(base_url: str) -> dict[str, float]:
     """The server's cumulative ingestion counters (GET /metrics → {"ingest": {...}})."""
-    response = httpx.get(base_url + "/metrics", timeout=30)
+    response = httpx.get(base_url + "/metrics", timeout=30, headers={"Authorization": f"Bearer {_api_key()}"})
     response.raise_for_status()
     return {k: float(v) for k, v in response.json()["ingest"].items()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -9,10 +10,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 _CHUNK = 1024 * 1024
+# errno values that mean "no room": the disk is full, or the user's quota is.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class BlobTooLarge(Exception):
     """The stream went past the size limit; nothing was kept."""
+
+
+class BlobStorageFull(Exception):
+    """The disk (or quota) filled while writing; nothing was kept."""
 
 
 class LocalBlobStore:
@@ -24,7 +31,16 @@ class LocalBlobStore:
         return self.root / sha256[:2] / sha256
 
     def put_stream(self, stream: BinaryIO, max_bytes: int) -> tuple[str, int]:
-        """Copy a stream in, hashing as it goes; returns (sha256, size). Raises BlobTooLarge past max_bytes."""
+        """Copy a stream in, hashing as it goes; returns (sha256, size). Raises BlobTooLarge past max_bytes,
+        BlobStorageFull when the disk or quota fills; either way the partial file is gone."""
+        try:
+            return self._put_stream(stream, max_bytes)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise BlobStorageFull(f"no space left for the upload in {self.root}: {exc.strerror}") from exc
+            raise
+
+    def _put_stream(self, stream: BinaryIO, max_bytes: int) -> tuple[str, int]:
         digest = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".upload-")

@@ -1,6 +1,18 @@
-"""The catalog: files, vector stores, store-files and ingestion jobs in SQL (SQLite by default)."""
+"""The catalog: projects and keys, files, vector stores, store-files and ingestion jobs in SQL (SQLite by default)."""
 
 from vectorhouse.catalog.database import Catalog
-from vectorhouse.catalog.tables import file_batches, files, jobs, metadata, vector_store_files, vector_stores
+from vectorhouse.catalog.tables import (
+    DEFAULT_PROJECT_ID,
+    DEFAULT_PROJECT_NAME,
+    api_keys,
+    file_batches,
+    files,
+    jobs,
+    metadata,
+    projects,
+    vector_store_files,
+    vector_stores,
+)
 
-__all__ = ["Catalog", "file_batches", "files", "jobs", "metadata", "vector_store_files", "vector_stores"]
+__all__ = ["DEFAULT_PROJECT_ID", "DEFAULT_PROJECT_NAME", "Catalog", "api_keys", "file_batches", "files", "jobs",
+           "metadata", "projects", "vector_store_files", "vector_stores"]

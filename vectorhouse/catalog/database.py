@@ -54,7 +54,10 @@ def postgres_engine(url: str) -> Engine:
     # SQLAlchemy's default PostgreSQL driver is psycopg2; vectorhouse uses psycopg 3.
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Fail fast while the server is down or restarting (a 503 to the caller), never hang a request:
+    # connecting gives up after 5 s, and so does waiting for a pooled connection.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5,
+                         connect_args={"connect_timeout": 5})
 
 
 def migrate(engine: Engine) -> None:

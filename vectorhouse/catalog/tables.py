@@ -8,6 +8,35 @@ from sqlalchemy.dialects.postgresql import JSONB
 metadata = MetaData()
 # JSON in SQLite, JSONB in PostgreSQL. Columns change only through a migration in migrations/versions.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Requests without keys (auth off) and every row made before projects existed belong to this project.
+DEFAULT_PROJECT_ID = "proj_default"
+DEFAULT_PROJECT_NAME = "default"
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Only a key's sha256 is kept: the secret is shown once, when it is made.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("project_id", String(80), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("redacted_value", String(64), nullable=False),
+    Column("admin", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+Index("ix_api_keys_project", api_keys.c.project_id)
 
 files = Table(
     "files",
@@ -20,7 +49,9 @@ files = Table(
     Column("bytes", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("expires_at", BigInteger, nullable=True),
+    Column("project_id", String(80), nullable=False, default=DEFAULT_PROJECT_ID),
 )
+Index("ix_files_project", files.c.project_id)
 
 vector_stores = Table(
     "vector_stores",
@@ -37,7 +68,9 @@ vector_stores = Table(
     Column("backend", String(32), nullable=False, default="embedded"),
     # NULL: made before stores chose models, embedded with the server's default model.
     Column("embedding_model", String(128), nullable=True),
+    Column("project_id", String(80), nullable=False, default=DEFAULT_PROJECT_ID),
 )
+Index("ix_vector_stores_project", vector_stores.c.project_id)
 
 vector_store_files = Table(
     "vector_store_files",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body
 from fastapi.routing import APIRoute
 
 from vectorhouse.api import file_batches, vector_store_files, vector_stores
-from vectorhouse.api.deps import VH
+from vectorhouse.api.deps import VH, Project
 from vectorhouse.api.extensions import ErrorInfo
 from vectorhouse.errors import hint_for
 from vectorhouse.schemas.objects import VectorStoreFileObject, VectorStoreObject
@@ -40,15 +40,16 @@ def build_router() -> APIRouter:
             )
 
     @router.post("/vector-stores/{vector_store_id}/poll", response_model=VectorStoreObject)
-    def poll_vector_store(vector_store_id: str, vh: VH, body: OptionalPoll = None) -> VectorStoreObject:
+    def poll_vector_store(vector_store_id: str, vh: VH, project: Project,
+                          body: OptionalPoll = None) -> VectorStoreObject:
         """Waits until no file of the store is in progress (or it expired); 504 file_indexing_timeout if not."""
-        return vh.stores.wait(vector_store_id, (body or PollRequest()).max_wait_ms, vh.events)
+        return vh.stores.wait(project, vector_store_id, (body or PollRequest()).max_wait_ms, vh.events)
 
     @router.post("/vector-stores/{vector_store_id}/files/{file_id}/poll", response_model=VectorStoreFileObject)
-    def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH,
+    def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH, project: Project,
                                body: OptionalPoll = None) -> VectorStoreFileObject:
         """Waits until the file is completed, failed or cancelled; 504 file_indexing_timeout if not."""
-        return vh.store_files.wait(vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
+        return vh.store_files.wait(project, vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
 
     return router
 

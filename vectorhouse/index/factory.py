@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from vectorhouse.config import Settings
+from vectorhouse.config import Settings, postgres_conninfo
 from vectorhouse.index.base import Index
 
 BACKENDS = ("embedded", "pgvector", "elasticsearch")
@@ -20,13 +21,31 @@ def _embedded(settings: Settings) -> Index:
 def _pgvector(settings: Settings) -> Index:
     from vectorhouse.index.pgvector import PgvectorIndex
 
-    return PgvectorIndex(settings.database_url, exact_search_max_chunks=settings.pgvector_exact_search_max_chunks)
+    return PgvectorIndex(postgres_conninfo(settings), exact_search_max_chunks=settings.pgvector_exact_search_max_chunks)
+
+
+def elasticsearch_connection(settings: Settings) -> dict[str, Any]:
+    """The Elasticsearch client's options for reaching the cluster: who we are, and which certificates we trust."""
+    options: dict[str, Any] = {}
+    if settings.elasticsearch_cloud_id:
+        options["cloud_id"] = settings.elasticsearch_cloud_id
+    if settings.elasticsearch_api_key:
+        options["api_key"] = settings.elasticsearch_api_key
+    elif settings.elasticsearch_username:
+        options["basic_auth"] = (settings.elasticsearch_username, settings.elasticsearch_password)
+    # Certificates only mean something over TLS (https, or a cloud id, which is always https).
+    if settings.elasticsearch_cloud_id or settings.elasticsearch_url.startswith("https://"):
+        options["verify_certs"] = settings.elasticsearch_verify_certs
+        if settings.elasticsearch_ca_certs:
+            options["ca_certs"] = settings.elasticsearch_ca_certs
+    return options
 
 
 def _elasticsearch(settings: Settings) -> Index:
     from vectorhouse.index.elasticsearch import ElasticsearchIndex
 
-    return ElasticsearchIndex(settings.elasticsearch_url, prefix=settings.elasticsearch_index_prefix)
+    return ElasticsearchIndex(settings.elasticsearch_url, prefix=settings.elasticsearch_index_prefix,
+                              **elasticsearch_connection(settings))
 
 
 _FACTORIES: dict[str, Callable[[Settings], Index]] = {
@@ -38,7 +57,8 @@ _FACTORIES: dict[str, Callable[[Settings], Index]] = {
 
 def available_backends(settings: Settings) -> tuple[str, ...]:
     """Backends this process can serve: pgvector needs a PostgreSQL database_url, elasticsearch its URL."""
-    needs = {"pgvector": settings.database_url, "elasticsearch": settings.elasticsearch_url}
+    needs = {"pgvector": settings.database_url,
+             "elasticsearch": settings.elasticsearch_url or settings.elasticsearch_cloud_id}
     return tuple(name for name in BACKENDS if needs.get(name, "embedded"))
 
 

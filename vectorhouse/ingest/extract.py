@@ -6,11 +6,15 @@ import io
 import re
 import threading
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 from markitdown import FileConversionException, MarkItDown, StreamInfo
 from markitdown.converters import DocxConverter, HtmlConverter, PdfConverter, PptxConverter, XlsxConverter
+
+from vectorhouse.config import Settings
 
 UNSUPPORTED_FILE = "unsupported_file"
 INVALID_FILE = "invalid_file"
@@ -40,8 +44,28 @@ _OFFICE_KINDS = ("docx", "pptx", "xlsx")
 _HTML_EXTS = frozenset({"html", "htm", "xhtml"})
 # The part each OOXML flavour must contain; [Content_Types].xml marks the zip as OOXML at all.
 _OFFICE_MAIN_PART = {"docx": "word/", "pptx": "ppt/", "xlsx": "xl/"}
-# Refuse archives that would inflate past this (zip bombs) before any parser touches them.
-_MAX_UNZIPPED_BYTES = 1 << 30
+_DEFAULTS = Settings()
+
+
+@dataclass(frozen=True)
+class ExtractLimits:
+    """What one file's extraction may produce and use; the defaults are the settings' defaults."""
+
+    max_extracted_bytes: int = _DEFAULTS.max_extracted_bytes
+    max_inflation_ratio: int = _DEFAULTS.max_inflation_ratio
+    # Enforced by the sandbox (ingest/sandbox.py) that runs the rich parsers, not in this module.
+    timeout_seconds: float = _DEFAULTS.extract_timeout_seconds
+    max_memory_bytes: int = _DEFAULTS.extract_max_memory_bytes
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractLimits:
+        return cls(settings.max_extracted_bytes, settings.max_inflation_ratio,
+                   settings.extract_timeout_seconds, settings.extract_max_memory_bytes)
+
+
+# Turns bytes identified as a rich kind ("pdf", "docx", ...) into text: markitdown here, or in a sandbox.
+Converter = Callable[[bytes, str], str]
+DEFAULT_LIMITS = ExtractLimits()
 
 # Extensions that are never text, whatever the bytes look like. Ambiguous ones (.key, .obj, .ts, .m)
 # are left out on purpose: they are often text, and binary content is caught by the byte checks anyway.
@@ -95,8 +119,20 @@ _SAMPLE_CHARS = 65536
 _HTML_START = re.compile(r"\s*(<!doctype\s+html|<html[\s>])", re.IGNORECASE)
 
 
-def extract_text(data: bytes, filename: str | None, content_type: str | None = None) -> str:
-    """Return the text of an uploaded file, or raise ExtractionError saying why there is none."""
+def extract_text(data: bytes, filename: str | None, content_type: str | None = None,
+                 limits: ExtractLimits = DEFAULT_LIMITS, convert: Converter | None = None) -> str:
+    """Return the text of an uploaded file, or raise ExtractionError saying why there is none.
+
+    Rich formats go through `convert` (the service passes a sandbox's); without one, markitdown runs
+    in this thread, which only trusted input should get. Plain text is always decoded here.
+    """
+    text = _extract(data, filename, content_type, limits, convert or _convert_rich)
+    check_text_size(text, limits.max_extracted_bytes)
+    return text
+
+
+def _extract(data: bytes, filename: str | None, content_type: str | None, limits: ExtractLimits,
+             convert: Converter) -> str:
     if not data:
         raise ExtractionError(INVALID_FILE, "file is empty")
     ext = _extension(filename)
@@ -106,10 +142,10 @@ def extract_text(data: bytes, filename: str | None, content_type: str | None = N
 
     # Content decides first: magic bytes beat names.
     if _is_pdf(data, claimed):
-        return _nonempty(_convert_rich(data, "pdf"), "pdf")
+        return _nonempty(convert(data, "pdf"), "pdf")
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        kind = _office_kind(data, claimed)
-        return _nonempty(_convert_rich(data, kind), kind)
+        kind = _office_kind(data, claimed, limits)
+        return _nonempty(convert(data, kind), kind)
     binary = _magic_label(data)
     if binary is not None:
         uploaded_as = f" (uploaded as .{ext})" if ext else ""
@@ -128,8 +164,28 @@ def extract_text(data: bytes, filename: str | None, content_type: str | None = N
         raise ExtractionError(UNSUPPORTED_FILE, f"unsupported file type: {detected}, not text")
     if ext in _HTML_EXTS or (not ext and (claimed == "html" or _HTML_START.match(text, 0, 1024))):
         # Re-encode the text we decoded so markitdown needs no charset guessing of its own.
-        return _nonempty(_convert_rich(text.encode("utf-8"), "html"), "html")
+        return _nonempty(convert(text.encode("utf-8"), "html"), "html")
     return _nonempty(text, ext or "text")
+
+
+def check_text_size(text: str, max_bytes: int) -> None:
+    """Raise invalid_file when the UTF-8 form of `text` is longer than max_bytes."""
+    # len(text) <= UTF-8 length <= 4 * len(text): most texts are decided without encoding them.
+    if len(text) > max_bytes or (len(text) > max_bytes // 4 and utf8_size(text) > max_bytes):
+        raise ExtractionError(
+            INVALID_FILE, f"the extracted text is larger than the limit of {_mib(max_bytes)} per file"
+        )
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of `text` in UTF-8; ASCII text (str.isascii is O(1) in CPython) is not encoded to know."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _mib(size: int) -> str:
+    if size < 1 << 20:
+        return f"{size:,} bytes"
+    return f"{size >> 20} MiB" if size % (1 << 20) == 0 else f"{size / (1 << 20):.1f} MiB"
 
 
 def _is_pdf(data: bytes, claimed: str | None) -> bool:
@@ -171,7 +227,7 @@ def _printable(signature: bytes) -> bool:
     return all(0x20 <= b < 0x7F for b in signature)
 
 
-def _office_kind(data: bytes, claimed: str | None) -> str:
+def _office_kind(data: bytes, claimed: str | None, limits: ExtractLimits) -> str:
     """Classify a zip as docx/pptx/xlsx by its parts, or raise: invalid if it claimed to be one."""
     claims_office = claimed in _OFFICE_KINDS
     try:
@@ -201,12 +257,26 @@ def _office_kind(data: bytes, claimed: str | None) -> str:
             UNSUPPORTED_FILE,
             "unsupported file type: zip archive; only .docx, .pptx and .xlsx archives are read",
         )
-    if sum(info.file_size for info in infos) > _MAX_UNZIPPED_BYTES:
+    # Zip bombs, refused before any parser touches them. The declared sizes may lie (Python's zipfile
+    # stops at them and fails the CRC); the sandbox's memory limit covers what gets past.
+    unzipped = sum(info.file_size for info in infos)
+    if unzipped > limits.max_extracted_bytes:
         raise ExtractionError(
             INVALID_FILE,
-            f"invalid .{kind} file: it expands to more than {_MAX_UNZIPPED_BYTES >> 20} MiB when unzipped",
+            f"invalid .{kind} file: it expands to {_mib(unzipped)} when unzipped, more than the limit "
+            f"of {_mib(limits.max_extracted_bytes)}",
+        )
+    # The ratio only counts past a floor: a small, very regular document may compress that well.
+    if unzipped > _RATIO_FLOOR_BYTES and unzipped > limits.max_inflation_ratio * len(data):
+        raise ExtractionError(
+            INVALID_FILE,
+            f"invalid .{kind} file: it expands {unzipped // len(data):,} times its size when unzipped, "
+            f"more than the limit of {limits.max_inflation_ratio} (a zip bomb?)",
         )
     return kind
+
+
+_RATIO_FLOOR_BYTES = 8 * 1024 * 1024
 
 
 def _decode_text(data: bytes) -> str | None:
@@ -291,16 +361,26 @@ def _convert_rich(data: bytes, kind: str) -> str:
         charset="utf-8" if kind == "html" else None,
         filename=f"upload.{kind}",
     )
-    name = "PDF" if kind == "pdf" else "HTML" if kind == "html" else f".{kind}"
+    name = kind_name(kind)
     try:
         result = _get_markitdown().convert_stream(io.BytesIO(data), stream_info=info)
     except FileConversionException as exc:
+        if any(a.exc_info is not None and isinstance(a.exc_info[1], MemoryError) for a in exc.attempts or []):
+            # Out of memory is not "corrupt": the sandbox reports it against its memory limit.
+            raise MemoryError(f"reading the {name} file ran out of memory") from exc
         raise ExtractionError(INVALID_FILE, f"could not read the {name} file: {_reason(exc)}") from exc
+    except MemoryError:
+        raise
     # Parsers raise anything on hostile input; never let it escape raw. The cause stays chained for
     # logs, while the message stays one readable line for the API.
     except Exception as exc:
         raise ExtractionError(INVALID_FILE, f"could not read the {name} file: {_describe(exc)}") from exc
     return result.markdown or ""
+
+
+def kind_name(kind: str) -> str:
+    """How messages name a rich kind: "PDF", "HTML", ".docx"."""
+    return "PDF" if kind == "pdf" else "HTML" if kind == "html" else f".{kind}"
 
 
 def _reason(exc: FileConversionException) -> str:

@@ -30,7 +30,7 @@ class BatchService:
         self.events = events
         self.max_batch_files = max_batch_files
 
-    def create(self, store_id: str, request: FileBatchCreate) -> FileBatchObject:
+    def create(self, project_id: str, store_id: str, request: FileBatchCreate) -> FileBatchObject:
         if (request.file_ids is None) == (request.files is None):
             raise InvalidRequest("send exactly one of 'file_ids' or 'files'", param="file_ids")
         count = len(request.file_ids if request.file_ids is not None else request.files or [])
@@ -44,12 +44,12 @@ class BatchService:
             )
         batch_id = new_id("vsfb_")
         with self.catalog.transaction() as conn:
-            self.stores.usable_row(conn, store_id)
+            self.stores.usable_row(conn, project_id, store_id)
             conn.execute(insert(file_batches).values(id=batch_id, store_id=store_id, created_at=self.clock.now(),
                                                      cancelled=0))
             if request.file_ids is not None:
                 chunking = resolve_chunking(request.chunking_strategy)
-                self.lifecycle.attach_files(conn, store_id, request.file_ids, request.attributes, chunking,
+                self.lifecycle.attach_files(conn, project_id, store_id, request.file_ids, request.attributes, chunking,
                                             param="file_ids", batch_id=batch_id)
             else:
                 seen: set[str] = set()
@@ -59,15 +59,15 @@ class BatchService:
                                              param=f"files[{i}].file_id")
                     seen.add(item.file_id)
                     chunking = resolve_chunking(item.chunking_strategy, f"files[{i}].chunking_strategy")
-                    self.lifecycle.attach_files(conn, store_id, [item.file_id], item.attributes, chunking,
+                    self.lifecycle.attach_files(conn, project_id, store_id, [item.file_id], item.attributes, chunking,
                                                 param=f"files[{i}].file_id", batch_id=batch_id)
             self.stores.touch(conn, store_id)
-            batch = self._object(conn, self._row(conn, store_id, batch_id))
+            batch = self._object(conn, self._row(conn, project_id, store_id, batch_id))
         self.store_files.queue.notify()
         return batch
 
-    def _row(self, conn: Connection, store_id: str, batch_id: str) -> Any:
-        self.stores.row(conn, store_id)
+    def _row(self, conn: Connection, project_id: str, store_id: str, batch_id: str) -> Any:
+        self.stores.row(conn, project_id, store_id)
         row = None
         if is_valid("vsfb_", batch_id):
             row = conn.execute(
@@ -84,25 +84,25 @@ class BatchService:
         return FileBatchObject(id=row.id, created_at=row.created_at, vector_store_id=row.store_id, status=status,
                                file_counts=counts)
 
-    def get(self, store_id: str, batch_id: str) -> FileBatchObject:
+    def get(self, project_id: str, store_id: str, batch_id: str) -> FileBatchObject:
         with self.catalog.read() as conn:
-            return self._object(conn, self._row(conn, store_id, batch_id))
+            return self._object(conn, self._row(conn, project_id, store_id, batch_id))
 
-    def cancel(self, store_id: str, batch_id: str) -> FileBatchObject:
+    def cancel(self, project_id: str, store_id: str, batch_id: str) -> FileBatchObject:
         with self.catalog.transaction() as conn:
-            row = self._row(conn, store_id, batch_id)
+            row = self._row(conn, project_id, store_id, batch_id)
             batch = self._object(conn, row)
             if batch.status != FileStatus.IN_PROGRESS.value:
                 raise InvalidRequest(f"batch '{batch_id}' is already {batch.status}; only an in-progress batch "
                                      "can be cancelled", param="batch_id", code="batch_not_cancellable")
             conn.execute(update(file_batches).where(file_batches.c.id == batch_id).values(cancelled=1))
             self.lifecycle.cancel(conn, vector_store_files.c.batch_id == batch_id)
-            batch = self._object(conn, self._row(conn, store_id, batch_id))
+            batch = self._object(conn, self._row(conn, project_id, store_id, batch_id))
         self.events.changed()
         return batch
 
-    def list_files(self, store_id: str, batch_id: str, status: str | None,
+    def list_files(self, project_id: str, store_id: str, batch_id: str, status: str | None,
                    page: PageRequest) -> CursorPage[VectorStoreFileObject]:
         with self.catalog.read() as conn:
-            self._row(conn, store_id, batch_id)
-        return self.store_files.list(store_id, status, page, batch_id=batch_id)
+            self._row(conn, project_id, store_id, batch_id)
+        return self.store_files.list(project_id, store_id, status, page, batch_id=batch_id)

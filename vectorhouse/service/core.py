@@ -12,10 +12,11 @@ from threadpoolctl import threadpool_limits
 from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog
 from vectorhouse.clock import Clock, SystemClock
-from vectorhouse.config import Settings
+from vectorhouse.config import Settings, postgres_conninfo
 from vectorhouse.embed.models import Endpoint, ModelRegistry
 from vectorhouse.index.factory import available_backends, create_index
 from vectorhouse.index.router import IndexRouter
+from vectorhouse.ingest.extract import ExtractLimits
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.ingest.worker import WorkerPool
 from vectorhouse.service.batches import BatchService
@@ -24,6 +25,7 @@ from vectorhouse.service.expiry import ExpirySweeper
 from vectorhouse.service.files import FileService
 from vectorhouse.service.ingestion import IngestionService
 from vectorhouse.service.jobs import JobQueue
+from vectorhouse.service.keys import Keys
 from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.search import SearchService
 from vectorhouse.service.store_files import StoreFileService
@@ -64,7 +66,7 @@ class Vectorhouse:
         threadpool_limits(limits=1, user_api="blas")
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog.open(settings.database_url, data_dir)
+        self.catalog = Catalog.open(postgres_conninfo(settings), data_dir)
         # A SQLite catalog and the embedded index belong to one process; a PostgreSQL catalog is shared.
         self._lock_file = None if self.catalog.shared else self._lock_data_dir(data_dir)
         self.models = build_models(settings)
@@ -81,10 +83,12 @@ class Vectorhouse:
         self.queue = JobQueue(self.catalog, self.clock, settings.job_lease_seconds)
         self.lifecycle = Lifecycle(self.catalog, self.queue, self.clock, settings.max_job_attempts)
         self.events = StatusEvents()
+        self.keys = Keys(self.catalog, self.clock, settings.auth)
         self.files = FileService(self.catalog, self.blobs, self.index, self.clock, settings.max_upload_bytes,
-                                 self.lifecycle)
+                                 self.lifecycle, settings.project_max_file_bytes)
         self.stores = VectorStoreService(self.catalog, self.index, self.clock, self.backends,
-                                         settings.default_index, self.models, self.lifecycle, self.queue)
+                                         settings.default_index, self.models, self.lifecycle, self.queue,
+                                         settings.project_max_vector_stores)
         self.store_files = StoreFileService(self.catalog, self.index, self.clock, self.stores, self.queue,
                                             self.events, self.lifecycle)
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
@@ -92,7 +96,8 @@ class Vectorhouse:
         self.search = SearchService(self.catalog, self.index, self.stores)
         self.ingestion = IngestionService(
             self.catalog, self.blobs, self.index, self.models, self.lifecycle, settings.tokenizer, self.events,
-            windowed=settings.long_chunks == "windows",
+            windowed=settings.long_chunks == "windows", limits=ExtractLimits.from_settings(settings),
+            max_file_tokens=settings.max_file_tokens, time_budget_seconds=settings.file_time_budget_seconds,
         )
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
                                      settings.sweep_interval_seconds, self.lifecycle)
@@ -129,6 +134,7 @@ class Vectorhouse:
         log.info("vectorhouse ready: data dir %s, %d workers", self.settings.data_dir, self.settings.workers)
 
     def close(self) -> None:
+        self.ingestion.close()  # first: a worker waiting on a parse is freed at once, its file left claimed
         self.workers.stop()
         self.sweeper.stop()
         self.index.close()

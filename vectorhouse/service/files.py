@@ -6,18 +6,28 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import delete, func, insert, select
 
-from vectorhouse.blobs.local import BlobTooLarge, LocalBlobStore
+from vectorhouse.blobs.local import BlobStorageFull, BlobTooLarge, LocalBlobStore
 from vectorhouse.catalog import Catalog, files
 from vectorhouse.clock import Clock
-from vectorhouse.errors import InvalidRequest, NotFound, PayloadTooLarge
+from vectorhouse.errors import InsufficientStorage, InvalidRequest, NotFound, PayloadTooLarge, QuotaExceeded
 from vectorhouse.ids import is_valid, new_id
 from vectorhouse.index.base import Index
 from vectorhouse.schemas.objects import CursorPage, FileDeleted, FileObject
-from vectorhouse.service.lifecycle import Lifecycle
+from vectorhouse.service.lifecycle import Lifecycle, file_bytes_left, find_file, owned_by
 from vectorhouse.service.pagination import PageRequest, paginate
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+MAX_FILENAME_CHARS = 8192
 MIN_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS = 3600, 2592000
+
+
+def check_filename(filename: str) -> None:
+    """A name is stored as given (blobs are kept by hash, so no name reaches a path), except what no
+    catalog can hold: NUL (PostgreSQL text), or a name longer than MAX_FILENAME_CHARS."""
+    if "\x00" in filename:
+        raise InvalidRequest("the file's name must not contain NUL characters", param="file")
+    if len(filename) > MAX_FILENAME_CHARS:
+        raise InvalidRequest(f"the file's name is longer than {MAX_FILENAME_CHARS} characters", param="file")
 
 
 def file_object(row: Any) -> FileObject:
@@ -33,16 +43,18 @@ def file_object(row: Any) -> FileObject:
 
 class FileService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, clock: Clock,
-                 max_upload_bytes: int, lifecycle: Lifecycle) -> None:
+                 max_upload_bytes: int, lifecycle: Lifecycle, max_bytes_per_project: int = 0) -> None:
         self.lifecycle = lifecycle
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
         self.clock = clock
         self.max_upload_bytes = max_upload_bytes
+        self.max_bytes_per_project = max_bytes_per_project
 
-    def create(self, stream: BinaryIO, filename: str, purpose: str, expires_after: dict[str, Any] | None,
-               ) -> FileObject:
+    def create(self, project_id: str, stream: BinaryIO, filename: str, purpose: str,
+               expires_after: dict[str, Any] | None) -> FileObject:
+        check_filename(filename)
         if purpose not in PURPOSES:
             raise InvalidRequest(
                 f"'{purpose}' is not a valid purpose: expected one of {', '.join(PURPOSES)}", param="purpose"
@@ -60,47 +72,73 @@ class FileService:
                     param="expires_after.seconds",
                 )
             expires_at = now + seconds
+        with self.catalog.read() as conn:
+            quota_left = file_bytes_left(conn, project_id, self.max_bytes_per_project)
+        limit = self.max_upload_bytes if quota_left is None else min(self.max_upload_bytes, quota_left)
         try:
-            sha, size = self.blobs.put_stream(stream, self.max_upload_bytes)
+            sha, size = self.blobs.put_stream(stream, limit)
         except BlobTooLarge:
+            if quota_left is not None and quota_left < self.max_upload_bytes:
+                raise self._over_quota() from None
             raise PayloadTooLarge(
                 f"file is larger than the maximum upload size of {self.max_upload_bytes} bytes", param="file"
             ) from None
+        except BlobStorageFull:
+            raise InsufficientStorage("the server's disk is full: the file was not kept", param="file") from None
         file_id = new_id("file-")
-        with self.catalog.transaction() as conn:
-            conn.execute(
-                insert(files).values(
-                    id=file_id, created_at=now, filename=filename, purpose=purpose, bytes=size, sha256=sha,
-                    expires_at=expires_at,
+        try:
+            with self.catalog.transaction() as conn:
+                left = file_bytes_left(conn, project_id, self.max_bytes_per_project)
+                if left is not None and size > left:  # another upload of the project won the race
+                    raise self._over_quota()
+                conn.execute(
+                    insert(files).values(
+                        id=file_id, created_at=now, filename=filename, purpose=purpose, bytes=size, sha256=sha,
+                        expires_at=expires_at, project_id=project_id,
+                    )
                 )
-            )
-        return self.get(file_id)
+        except BaseException:
+            self._drop_blob_if_unused(sha)
+            raise
+        return self.get(project_id, file_id)
 
-    def _row(self, file_id: str) -> Any:
-        if not is_valid("file-", file_id):
-            raise NotFound(f"No file found with id '{file_id}'.", param="file_id", code="file_not_found")
+    def _over_quota(self) -> QuotaExceeded:
+        return QuotaExceeded(f"the project's files would pass its quota of {self.max_bytes_per_project} bytes: "
+                             "delete files first", param="file")
+
+    def _drop_blob_if_unused(self, sha: str) -> None:
         with self.catalog.read() as conn:
-            row = conn.execute(select(files).where(files.c.id == file_id)).first()
+            used = conn.execute(select(func.count()).select_from(files).where(files.c.sha256 == sha)).scalar()
+        if not used:
+            self.blobs.delete(sha)
+
+    def _row(self, project_id: str, file_id: str) -> Any:
+        row = None
+        if is_valid("file-", file_id):
+            with self.catalog.read() as conn:
+                row = find_file(conn, project_id, file_id)
         if row is None:
             raise NotFound(f"No file found with id '{file_id}'.", param="file_id", code="file_not_found")
         return row
 
-    def get(self, file_id: str) -> FileObject:
-        return file_object(self._row(file_id))
+    def get(self, project_id: str, file_id: str) -> FileObject:
+        return file_object(self._row(project_id, file_id))
 
-    def blob_path(self, file_id: str) -> tuple[str, Any]:
-        row = self._row(file_id)
+    def blob_path(self, project_id: str, file_id: str) -> tuple[str, Any]:
+        row = self._row(project_id, file_id)
         return row.filename, self.blobs.path(row.sha256)
 
-    def list(self, purpose: str | None, page: PageRequest) -> CursorPage[FileObject]:
-        where = [files.c.purpose == purpose] if purpose else []
+    def list(self, project_id: str, purpose: str | None, page: PageRequest) -> CursorPage[FileObject]:
+        where = [owned_by(files, project_id)]
+        if purpose:
+            where.append(files.c.purpose == purpose)
         with self.catalog.read() as conn:
             result = paginate(conn, files, where, page)
         data = [file_object(r) for r in result.rows]
         return CursorPage[FileObject].of(data, result.has_more)
 
-    def delete(self, file_id: str) -> FileDeleted:
-        row = self._row(file_id)
+    def delete(self, project_id: str, file_id: str) -> FileDeleted:
+        row = self._row(project_id, file_id)
         with self.catalog.transaction() as conn:
             stores = self.lifecycle.detach_everywhere(conn, file_id)
             conn.execute(delete(files).where(files.c.id == file_id))

@@ -1,4 +1,4 @@
-"""Ingestion of claimed jobs: extract → chunk → embed (one batch per model for many files) → index → catalog status."""
+"""Ingestion of claimed jobs: sandboxed extract → size/token/time limits → chunk → embed → index → catalog status."""
 
 from __future__ import annotations
 
@@ -8,17 +8,41 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import tiktoken
+
 from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog
+from vectorhouse.config import Settings
 from vectorhouse.embed.models import ModelRegistry
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
-from vectorhouse.ingest.extract import ExtractionError, extract_text
+from vectorhouse.ingest.extract import (
+    DEFAULT_LIMITS,
+    INVALID_FILE,
+    ExtractionError,
+    ExtractLimits,
+    extract_text,
+    utf8_size,
+)
+from vectorhouse.ingest.sandbox import ExtractionTimeout, ExtractSandbox, SandboxClosed
+from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.service.events import StatusEvents
 from vectorhouse.service.jobs import ClaimedJob
 from vectorhouse.service.lifecycle import FileStatus, Lifecycle
 
 log = logging.getLogger("vectorhouse.ingest")
+_DEFAULTS = Settings()
+
+# Chunks per embedding call. Small files are packed together up to this (a SciFact claim of 128 files is
+# one call, which is what makes it fast); a larger file is embedded alone in calls of this size, its time
+# budget checked between them.
+EMBED_CALL_CHUNKS = 1024
+# A text of more than this many UTF-8 bytes per allowed token is refused without tokenizing it:
+# real text averages about 4 bytes per token.
+_BYTES_PER_TOKEN_CAP = 32
+# Tokens are counted a slice at a time, so counting a huge text holds no huge token list.
+_COUNT_SLICE_CHARS = 1 << 20
 
 
 @dataclass
@@ -28,6 +52,7 @@ class _Prepared:
     attributes: dict[str, Any] | None
     chunks: list[TextChunk]
     model: str  # the store's embedding model
+    spent: float  # seconds of worker time on this file so far, against the time budget
 
 
 @dataclass
@@ -71,7 +96,9 @@ class IngestStats:
 
 class IngestionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, index: Index, models: ModelRegistry,
-                 lifecycle: Lifecycle, encoding_name: str, events: StatusEvents, windowed: bool = False) -> None:
+                 lifecycle: Lifecycle, encoding_name: str, events: StatusEvents, windowed: bool = False,
+                 limits: ExtractLimits = DEFAULT_LIMITS, max_file_tokens: int = _DEFAULTS.max_file_tokens,
+                 time_budget_seconds: float = _DEFAULTS.file_time_budget_seconds) -> None:
         self.catalog = catalog
         self.blobs = blobs
         self.index = index
@@ -80,18 +107,54 @@ class IngestionService:
         self.encoding_name = encoding_name
         self.events = events
         self.windowed = windowed
+        self.limits = limits
+        self.max_file_tokens = max_file_tokens
+        # A file's budget counts the worker time spent on it (its extraction, and the embedding calls its
+        # chunks are in), so the files claimed with it do not use it up.
+        self.time_budget_seconds = time_budget_seconds
         self.stats = IngestStats()
+        # One sandbox per worker thread: each parses one file at a time, and none waits for another's.
+        self._local = threading.local()
+        self._sandboxes: list[ExtractSandbox] = []
+        self._sandboxes_lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Kill the extraction processes; a file being parsed stays claimed (retried after a restart)."""
+        with self._sandboxes_lock:
+            self._closed = True
+            sandboxes, self._sandboxes = self._sandboxes, []
+        for sandbox in sandboxes:
+            sandbox.close()
 
     def run_once(self, owner: str, limit: int) -> int:
         """Claim up to `limit` jobs and take each to completed or failed; returns how many were claimed."""
         claimed = self.lifecycle.claim(owner, limit)
-        prepared = [p for p in (self._prepare(job) for job in claimed) if p is not None]
+        prepared = []
+        for job in claimed:
+            if self._closed:  # stopping: the rest stay claimed, as after a crash
+                break
+            p = self._prepare(job)
+            if p is not None:
+                prepared.append(p)
         by_model: dict[str, list[_Prepared]] = {}
         for p in prepared:
             by_model.setdefault(p.model, []).append(p)
         for model, group in by_model.items():
-            self._embed_and_index(model, group)
+            for call in _embedding_calls(group):
+                self._embed_and_index(model, call)
         return len(claimed)
+
+    def _sandbox(self) -> ExtractSandbox:
+        sandbox: ExtractSandbox | None = getattr(self._local, "sandbox", None)
+        if sandbox is None:
+            with self._sandboxes_lock:
+                if self._closed:
+                    raise SandboxClosed()
+                sandbox = ExtractSandbox(self.limits)
+                self._sandboxes.append(sandbox)
+            self._local.sandbox = sandbox
+        return sandbox
 
     def _prepare(self, job: ClaimedJob) -> _Prepared | None:
         with self.catalog.read() as conn:
@@ -100,13 +163,27 @@ class IngestionService:
             self.lifecycle.drop_job(job)
             return None
         started = time.perf_counter()
+        budget = self.time_budget_seconds
+
+        def convert(data: bytes, kind: str) -> str:
+            # Created on the first rich file only: plain text never starts a process.
+            return self._sandbox().convert(data, kind, budget - (time.perf_counter() - started))
+
         try:
-            text = extract_text(self.blobs.read(row.sha256), row.filename)
+            text = extract_text(self.blobs.read(row.sha256), row.filename, limits=self.limits, convert=convert)
+            self._check_tokens(text)
             params = ChunkingParams(row.max_chunk_size_tokens, row.chunk_overlap_tokens)
             chunks = chunk_text(text, params, self.encoding_name)
+            del text
             if not chunks:
-                raise ExtractionError("invalid_file", "no text could be extracted from the file")
+                raise ExtractionError(INVALID_FILE, "no text could be extracted from the file")
+            if time.perf_counter() - started > budget:
+                raise self._over_budget()
+        except SandboxClosed:
+            return None  # the service is stopping: the job stays claimed
         except ExtractionError as exc:
+            if isinstance(exc, ExtractionTimeout) and time.perf_counter() - started >= budget:
+                exc = self._over_budget()  # the parse was cut short by what was left of the budget
             self._fail(job, row.seq, exc.code, exc.message)
             return None
         except Exception as exc:  # a bug or I/O fault in one file must not stop the others
@@ -115,27 +192,64 @@ class IngestionService:
             return None
         finally:
             self.stats.add(extract_seconds=time.perf_counter() - started)
-        return _Prepared(job, row.seq, row.attributes, chunks, row.embedding_model or self.models.default)
+        return _Prepared(job, row.seq, row.attributes, chunks, row.embedding_model or self.models.default,
+                         time.perf_counter() - started)
+
+    def _check_tokens(self, text: str) -> None:
+        """Refuse a text of more than max_file_tokens tokens (OpenAI's cap per attached file)."""
+        limit = self.max_file_tokens
+        size = utf8_size(text)
+        if size <= limit:  # every token is at least one byte: nothing to count
+            return
+        if size > limit * _BYTES_PER_TOKEN_CAP:
+            raise ExtractionError(INVALID_FILE, f"the file has far more than {limit:,} tokens of text ({size:,} "
+                                                f"bytes of it); the limit is {limit:,} tokens per file")
+        tokens = count_tokens(text, get_encoding(self.encoding_name))
+        if tokens > limit:
+            raise ExtractionError(INVALID_FILE, f"the file has {tokens:,} tokens of text, more than the limit "
+                                                f"of {limit:,} tokens per file")
+
+    def _over_budget(self) -> ExtractionError:
+        return ExtractionError(INVALID_FILE, f"processing the file exceeded the time budget of "
+                                             f"{self.time_budget_seconds:g} s per file")
 
     def _embed_and_index(self, model: str, prepared: list[_Prepared]) -> None:
+        """Embed the files' chunks, EMBED_CALL_CHUNKS per call, then index each file still within its budget."""
         texts = [c.text for p in prepared for c in p.chunks]
-        started = time.perf_counter()
-        self.stats.embedding_started()
-        try:
-            embedder = self.models.get(model)
-            vectors = (embedder.embed_documents if self.windowed else embedder.embed)(texts)
-        except Exception as exc:
-            log.exception("embedding %d chunks failed", len(texts))
-            for p in prepared:
-                self._fail(p.job, p.seq, "server_error", f"embedding failed: {exc}")
-            return
-        finally:
-            self.stats.embedding_finished()
-        self.stats.add(embed_seconds=time.perf_counter() - started)
+        live = list(prepared)
+        parts: list[np.ndarray] = []
+        for start in range(0, len(texts), EMBED_CALL_CHUNKS):
+            began = time.perf_counter()
+            self.stats.embedding_started()
+            try:
+                embedder = self.models.get(model)
+                batch = texts[start : start + EMBED_CALL_CHUNKS]
+                parts.append(np.asarray((embedder.embed_documents if self.windowed else embedder.embed)(batch)))
+            except Exception as exc:
+                log.exception("embedding %d chunks failed", len(texts))
+                for p in live:
+                    self._fail(p.job, p.seq, "server_error", f"embedding failed: {exc}")
+                return
+            finally:
+                self.stats.embedding_finished()
+            elapsed = time.perf_counter() - began
+            self.stats.add(embed_seconds=elapsed)
+            for p in live:
+                p.spent += elapsed
+                if p.spent > self.time_budget_seconds:
+                    error = self._over_budget()
+                    self._fail(p.job, p.seq, error.code, error.message)
+            live = [p for p in live if p.spent <= self.time_budget_seconds]
+            if not live:  # a large file past its budget: its remaining calls are skipped
+                return
+        vectors = np.concatenate(parts)
+        indexed = {id(p) for p in live}
         offset = 0
         for p in prepared:
             rows = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
+            if id(p) not in indexed:
+                continue
             chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
             started = time.perf_counter()
             try:
@@ -162,3 +276,55 @@ class IngestionService:
     def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
         self.stats.add(files_failed=1)
         self._finish(job, seq, FileStatus.FAILED, last_error={"code": code, "message": message[:1000]})
+
+
+def _embedding_calls(files: list[_Prepared]) -> list[list[_Prepared]]:
+    """Files grouped into embedding calls: small ones packed up to EMBED_CALL_CHUNKS, then each larger one alone."""
+    calls: list[list[_Prepared]] = []
+    current: list[_Prepared] = []
+    size = 0
+    for p in files:
+        n = len(p.chunks)
+        if n > EMBED_CALL_CHUNKS:
+            continue
+        if current and size + n > EMBED_CALL_CHUNKS:
+            calls.append(current)
+            current, size = [], 0
+        current.append(p)
+        size += n
+    if current:
+        calls.append(current)
+    calls.extend([p] for p in files if len(p.chunks) > EMBED_CALL_CHUNKS)
+    return calls
+
+
+def count_tokens(text: str, enc: tiktoken.Encoding) -> int:
+    """len(enc.encode_ordinary(text)), counted a slice at a time at cuts that change no token."""
+    total = 0
+    start = 0
+    while start < len(text):
+        end = min(start + _COUNT_SLICE_CHARS, len(text))
+        if end < len(text):
+            end = _token_boundary(text, start, end)
+        total += len(enc.encode_ordinary(text[start:end]))
+        start = end
+    return total
+
+
+def _token_boundary(text: str, start: int, end: int) -> int:
+    """A cut in (start, end] that no pre-tokenizer piece of o200k_base or cl100k_base spans.
+
+    Their patterns never join a newline to a following letter or digit, nor a single space to what
+    precedes it when a non-space comes before it and a letter or digit after it.
+    """
+    cut = text.rfind("\n", start, end - 1)
+    while cut != -1:
+        if text[cut + 1].isalnum():
+            return cut + 1
+        cut = text.rfind("\n", start, cut)
+    cut = text.rfind(" ", start + 1, end - 1)
+    while cut != -1:
+        if not text[cut - 1].isspace() and text[cut + 1].isalnum():
+            return cut
+        cut = text.rfind(" ", start + 1, cut)
+    return end  # no such cut in a whole slice (no spaces or newlines): off by at most a token here

@@ -11,6 +11,10 @@ ingestion job. Every service changes statuses, counts files and deletes rows onl
 
 Deleting a store file, a file or a store deletes its rows and jobs in the caller's transaction;
 the index data goes after the commit (search already ignores chunks without a completed row).
+
+Files and stores belong to a project, and this module is the one place that checks it: another
+project's store or file is looked up exactly like an id that names nothing (no existence leaks),
+lists show only the caller's own, and a project's quotas are counted here. Backends know no tenants.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 
 from vectorhouse.catalog import Catalog, files, jobs, vector_store_files, vector_stores
 from vectorhouse.clock import Clock
-from vectorhouse.errors import Conflict, InvalidRequest, NotFound
+from vectorhouse.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded
 from vectorhouse.ids import is_valid
 from vectorhouse.ingest.chunking import ChunkingParams
 from vectorhouse.schemas.objects import FileCounts
@@ -64,6 +68,42 @@ def check_file_id(file_id: str, param: str = "file_id") -> None:
         )
 
 
+def owned_by(table: Any, project_id: str) -> Any:
+    """The condition that limits `files` or `vector_stores` rows to one project's."""
+    return table.c.project_id == project_id
+
+
+def find_store(conn: Connection, project_id: str, store_id: str) -> Any:
+    """The project's store with this id, else None (whether or not another project has one)."""
+    return conn.execute(select(vector_stores).where(vector_stores.c.id == store_id,
+                                                    owned_by(vector_stores, project_id))).first()
+
+
+def find_file(conn: Connection, project_id: str, file_id: str) -> Any:
+    """The project's file with this id, else None (whether or not another project has one)."""
+    return conn.execute(select(files).where(files.c.id == file_id, owned_by(files, project_id))).first()
+
+
+def check_store_quota(conn: Connection, project_id: str, max_stores: int) -> None:
+    """429 when the project already has `max_stores` vector stores (0: no quota)."""
+    if max_stores <= 0:
+        return
+    count = conn.execute(select(func.count()).select_from(vector_stores)
+                         .where(owned_by(vector_stores, project_id))).scalar() or 0
+    if count >= max_stores:
+        raise QuotaExceeded(f"the project has {count} vector stores, its quota is {max_stores}: delete one first",
+                            code="vector_store_limit_exceeded")
+
+
+def file_bytes_left(conn: Connection, project_id: str, max_bytes: int) -> int | None:
+    """Bytes the project may still upload (None: no quota)."""
+    if max_bytes <= 0:
+        return None
+    used = conn.execute(select(func.coalesce(func.sum(files.c.bytes), 0))
+                        .where(owned_by(files, project_id))).scalar() or 0
+    return max(0, max_bytes - int(used))
+
+
 def count_files(conn: Connection, *where: Any) -> FileCounts:
     """Exact per-status counts of store-files matching `where` (a store, or a batch)."""
     counts = dict(
@@ -94,17 +134,17 @@ class Lifecycle:
 
     # -- attaching -------------------------------------------------------------------------
 
-    def attach_files(self, conn: Connection, store_id: str, file_ids: Sequence[str],
+    def attach_files(self, conn: Connection, project_id: str, store_id: str, file_ids: Sequence[str],
                      attributes: dict[str, Any] | None, chunking: ChunkingParams, param: str = "file_id",
                      batch_id: str | None = None) -> None:
-        """Attach files inside the caller's transaction: each store-file row and its job commit together;
-        errors name each file by its place in the request (`param`, or `param[i]` for a list)."""
+        """Attach the project's files inside the caller's transaction: each store-file row and its job
+        commit together; errors name each file by its place in the request (`param`, or `param[i]`)."""
         if len(set(file_ids)) != len(file_ids):
             raise InvalidRequest("the same file id is listed more than once", param=param)
         for i, file_id in enumerate(file_ids):
             where = param if len(file_ids) == 1 and param == "file_id" else f"{param}[{i}]"
             check_file_id(file_id, where)
-            if conn.execute(select(files.c.id).where(files.c.id == file_id)).first() is None:
+            if find_file(conn, project_id, file_id) is None:
                 raise NotFound(f"No file found with id '{file_id}'.", param=where, code="file_not_found")
             self.attach(conn, store_id, file_id, attributes, chunking, where, batch_id)
 

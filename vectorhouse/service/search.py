@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from vectorhouse.catalog import Catalog, files, vector_store_files
-from vectorhouse.errors import BackendFailure, InvalidRequest
+from vectorhouse.errors import BackendFailure, InvalidRequest, Unavailable
+from vectorhouse.faults import is_unreachable, redact
 from vectorhouse.index.base import Hit, Index
 from vectorhouse.index.filters import Filter
 from vectorhouse.schemas.filters import parse_filter
@@ -47,7 +48,7 @@ class SearchService:
         self.stores = stores
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vectorhouse-search")
 
-    def search(self, store_id: str, request: SearchRequest) -> SearchResultsPage:
+    def search(self, project_id: str, store_id: str, request: SearchRequest) -> SearchResultsPage:
         queries = _queries(request.query)
         if request.rewrite_query:
             queries = [rewrite_query(q) for q in queries]
@@ -63,13 +64,18 @@ class SearchService:
                                      param="ranking_options.hybrid_search", code="invalid_search_query")
         # One catalog snapshot for the store check and the result files (each read costs ~0.3 ms).
         with self.catalog.read() as conn:
-            store = self.stores.usable_row(conn, store_id)
+            store = self.stores.usable_row(conn, project_id, store_id)
             try:
                 page = self._search(conn, store, request, queries, filter, threshold,
                                     Weights(embedding_weight, text_weight))
             except (InvalidRequest, BackendFailure):
                 raise
             except Exception as exc:
+                if is_unreachable(exc):
+                    log.error("search in %s: the index backend is unreachable: %s", store_id,
+                              redact(f"{type(exc).__name__}: {exc}"))
+                    raise Unavailable("the index backend of this vector store is unreachable right now; retry "
+                                      "shortly", code="service_unavailable") from exc
                 log.exception("search in %s failed", store_id)
                 raise BackendFailure(f"search failed in the index backend: {type(exc).__name__}",
                                      code="search_failed", param=None) from exc

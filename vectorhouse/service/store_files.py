@@ -56,12 +56,12 @@ class StoreFileService:
         self.queue = queue
         self.lifecycle = lifecycle
 
-    def attach(self, store_id: str, file_id: str, attributes: dict[str, Any] | None,
+    def attach(self, project_id: str, store_id: str, file_id: str, attributes: dict[str, Any] | None,
                chunking_strategy: dict[str, Any] | None) -> VectorStoreFileObject:
         chunking = resolve_chunking(chunking_strategy)
         with self.catalog.transaction() as conn:
-            self.stores.usable_row(conn, store_id)
-            self.lifecycle.attach_files(conn, store_id, [file_id], attributes, chunking)
+            self.stores.usable_row(conn, project_id, store_id)
+            self.lifecycle.attach_files(conn, project_id, store_id, [file_id], attributes, chunking)
             self.stores.touch(conn, store_id)
             row = self._row(conn, store_id, file_id)
         self.queue.notify()
@@ -81,23 +81,23 @@ class StoreFileService:
             )
         return row
 
-    def _checked_row(self, conn: Connection, store_id: str, file_id: str) -> Any:
-        self.stores.row(conn, store_id)
+    def _checked_row(self, conn: Connection, project_id: str, store_id: str, file_id: str) -> Any:
+        self.stores.row(conn, project_id, store_id)
         check_file_id(file_id)
         return self._row(conn, store_id, file_id)
 
-    def get(self, store_id: str, file_id: str) -> VectorStoreFileObject:
+    def get(self, project_id: str, store_id: str, file_id: str) -> VectorStoreFileObject:
         with self.catalog.read() as conn:
-            return store_file_object(self._checked_row(conn, store_id, file_id))
+            return store_file_object(self._checked_row(conn, project_id, store_id, file_id))
 
-    def list(self, store_id: str, status: str | None, page: PageRequest,
+    def list(self, project_id: str, store_id: str, status: str | None, page: PageRequest,
              batch_id: str | None = None) -> CursorPage[VectorStoreFileObject]:
         if status is not None and status not in STATUSES:
             raise InvalidRequest(
                 f"filter must be one of {', '.join(STATUSES)}; got '{status}'", param="filter"
             )
         with self.catalog.read() as conn:
-            self.stores.row(conn, store_id)
+            self.stores.row(conn, project_id, store_id)
             where = [vector_store_files.c.store_id == store_id]
             if status is not None:
                 where.append(vector_store_files.c.status == status)
@@ -107,9 +107,10 @@ class StoreFileService:
         data = [store_file_object(r) for r in result.rows]
         return CursorPage[VectorStoreFileObject].of(data, result.has_more)
 
-    def update(self, store_id: str, file_id: str, attributes: dict[str, Any] | None) -> VectorStoreFileObject:
+    def update(self, project_id: str, store_id: str, file_id: str,
+               attributes: dict[str, Any] | None) -> VectorStoreFileObject:
         with self.catalog.transaction() as conn:
-            row = self._checked_row(conn, store_id, file_id)
+            row = self._checked_row(conn, project_id, store_id, file_id)
             conn.execute(
                 update(vector_store_files).where(vector_store_files.c.seq == row.seq).values(attributes=attributes)
             )
@@ -118,21 +119,21 @@ class StoreFileService:
             self.stores.touch(conn, store_id)
             return store_file_object(self._row(conn, store_id, file_id))
 
-    def delete(self, store_id: str, file_id: str) -> VectorStoreFileDeleted:
+    def delete(self, project_id: str, store_id: str, file_id: str) -> VectorStoreFileDeleted:
         with self.catalog.transaction() as conn:
-            self._checked_row(conn, store_id, file_id)
+            self._checked_row(conn, project_id, store_id, file_id)
             self.lifecycle.detach(conn, store_id, file_id)
         self.index.delete_file(store_id, file_id)
         self.events.changed()
         return VectorStoreFileDeleted(id=file_id)
 
-    def wait(self, store_id: str, file_id: str, max_wait_ms: int) -> VectorStoreFileObject:
-        return wait_with(self.events, lambda: self.get(store_id, file_id),
+    def wait(self, project_id: str, store_id: str, file_id: str, max_wait_ms: int) -> VectorStoreFileObject:
+        return wait_with(self.events, lambda: self.get(project_id, store_id, file_id),
                          lambda f: f.status != FileStatus.IN_PROGRESS.value, max_wait_ms, f"file '{file_id}'")
 
-    def content(self, store_id: str, file_id: str) -> FileContentPage:
+    def content(self, project_id: str, store_id: str, file_id: str) -> FileContentPage:
         with self.catalog.read() as conn:
-            row = self._checked_row(conn, store_id, file_id)
+            row = self._checked_row(conn, project_id, store_id, file_id)
         if row.status == FileStatus.FAILED.value:
             error = row.last_error or {}
             raise InvalidRequest(

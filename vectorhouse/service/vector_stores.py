@@ -24,7 +24,15 @@ from vectorhouse.schemas.objects import (
 from vectorhouse.schemas.requests import VectorStoreCreate, VectorStoreUpdate
 from vectorhouse.service.events import StatusEvents, wait_with
 from vectorhouse.service.jobs import JobQueue
-from vectorhouse.service.lifecycle import FileStatus, Lifecycle, count_files, rollup
+from vectorhouse.service.lifecycle import (
+    FileStatus,
+    Lifecycle,
+    check_store_quota,
+    count_files,
+    find_store,
+    owned_by,
+    rollup,
+)
 from vectorhouse.service.pagination import PageRequest, paginate
 
 DAY_SECONDS = 86400
@@ -38,7 +46,8 @@ def store_not_found(store_id: str) -> NotFound:
 
 class VectorStoreService:
     def __init__(self, catalog: Catalog, index: Index, clock: Clock, backends: Sequence[str],
-                 default_backend: str, models: ModelRegistry, lifecycle: Lifecycle, queue: JobQueue) -> None:
+                 default_backend: str, models: ModelRegistry, lifecycle: Lifecycle, queue: JobQueue,
+                 max_stores_per_project: int = 0) -> None:
         self.catalog = catalog
         self.index = index
         self.clock = clock
@@ -47,6 +56,7 @@ class VectorStoreService:
         self.models = models
         self.lifecycle = lifecycle
         self.queue = queue
+        self.max_stores_per_project = max_stores_per_project
 
     def pin_default_model(self) -> None:
         """Stores made before stores chose models were embedded with the default: record it, so a later
@@ -73,14 +83,15 @@ class VectorStoreService:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def row(self, conn: Connection, store_id: str) -> Any:
+    def row(self, conn: Connection, project_id: str, store_id: str) -> Any:
+        """The project's store; another project's id answers exactly as an unknown one."""
         if not is_valid("vs_", store_id):
             raise InvalidRequest(
                 f"'{store_id}' is not a valid vector store id: expected 'vs_' followed by letters and digits",
                 param="vector_store_id",
                 code="invalid_vector_store_id",
             )
-        row = conn.execute(select(vector_stores).where(vector_stores.c.id == store_id)).first()
+        row = find_store(conn, project_id, store_id)
         if row is None:
             raise store_not_found(store_id)
         return row
@@ -94,9 +105,9 @@ class VectorStoreService:
         expires_at = self.expires_at(row)
         return bool(row.expired) or (expires_at is not None and expires_at <= self.clock.now())
 
-    def usable_row(self, conn: Connection, store_id: str) -> Any:
+    def usable_row(self, conn: Connection, project_id: str, store_id: str) -> Any:
         """The store row, refusing an expired store (410) for search and attach."""
-        row = self.row(conn, store_id)
+        row = self.row(conn, project_id, store_id)
         if self.is_expired(row):
             raise Gone(
                 f"Vector store '{store_id}' has expired and can no longer be used.",
@@ -129,35 +140,37 @@ class VectorStoreService:
             embedding_model=self.model_name(row),
         )
 
-    def wait(self, store_id: str, max_wait_ms: int, events: StatusEvents) -> VectorStoreObject:
+    def wait(self, project_id: str, store_id: str, max_wait_ms: int, events: StatusEvents) -> VectorStoreObject:
         """Until no file is in progress (or the store expired); 504 when max_wait_ms runs out first."""
-        return wait_with(events, lambda: self.get(store_id), lambda s: s.status != FileStatus.IN_PROGRESS.value,
-                         max_wait_ms, f"vector store '{store_id}'")
+        return wait_with(events, lambda: self.get(project_id, store_id),
+                         lambda s: s.status != FileStatus.IN_PROGRESS.value, max_wait_ms, f"vector store '{store_id}'")
 
-    def get(self, store_id: str) -> VectorStoreObject:
+    def get(self, project_id: str, store_id: str) -> VectorStoreObject:
         with self.catalog.read() as conn:
-            return self.to_object(conn, self.row(conn, store_id))
+            return self.to_object(conn, self.row(conn, project_id, store_id))
 
-    def list(self, page: PageRequest) -> CursorPage[VectorStoreObject]:
+    def list(self, project_id: str, page: PageRequest) -> CursorPage[VectorStoreObject]:
         with self.catalog.read() as conn:
-            result = paginate(conn, vector_stores, [], page)
+            result = paginate(conn, vector_stores, [owned_by(vector_stores, project_id)], page)
             data = [self.to_object(conn, r) for r in result.rows]
         return CursorPage[VectorStoreObject].of(data, result.has_more)
 
     # -- writing -----------------------------------------------------------------------------
 
-    def create(self, request: VectorStoreCreate) -> VectorStoreObject:
+    def create(self, project_id: str, request: VectorStoreCreate) -> VectorStoreObject:
         """A new store and its initial `file_ids`, attached in the same transaction (all or nothing)."""
         chunking = resolve_chunking(request.chunking_strategy)
         with self.catalog.transaction() as conn:
-            store_id = self._insert(conn, request)
+            check_store_quota(conn, project_id, self.max_stores_per_project)
+            store_id = self._insert(conn, project_id, request)
             if request.file_ids:
-                self.lifecycle.attach_files(conn, store_id, request.file_ids, None, chunking, param="file_ids")
-            store = self.to_object(conn, self.row(conn, store_id))
+                self.lifecycle.attach_files(conn, project_id, store_id, request.file_ids, None, chunking,
+                                            param="file_ids")
+            store = self.to_object(conn, self.row(conn, project_id, store_id))
         self.queue.notify()
         return store
 
-    def _insert(self, conn: Connection, request: VectorStoreCreate) -> str:
+    def _insert(self, conn: Connection, project_id: str, request: VectorStoreCreate) -> str:
         backend = request.backend or self.default_backend
         if backend not in self.backends:
             raise InvalidRequest(f"backend '{backend}' is not available on this server: choose one of "
@@ -181,6 +194,7 @@ class VectorStoreService:
                 expired=0,
                 backend=backend,
                 embedding_model=model,
+                project_id=project_id,
             )
         )
         return store_id
@@ -198,7 +212,7 @@ class VectorStoreService:
             with self.catalog.transaction() as conn:
                 self.touch(conn, row.id)
 
-    def update(self, store_id: str, request: VectorStoreUpdate) -> VectorStoreObject:
+    def update(self, project_id: str, store_id: str, request: VectorStoreUpdate) -> VectorStoreObject:
         sent = request.model_fields_set
         values: dict[str, Any] = {}
         if "name" in sent:
@@ -208,15 +222,15 @@ class VectorStoreService:
         if "expires_after" in sent:
             values["expires_after_days"] = request.expires_after.days if request.expires_after else None
         with self.catalog.transaction() as conn:
-            row = self.row(conn, store_id)
+            row = self.row(conn, project_id, store_id)
             if values:
                 values["last_active_at"] = self.clock.now()
                 conn.execute(update(vector_stores).where(vector_stores.c.id == row.id).values(**values))
-            return self.to_object(conn, self.row(conn, store_id))
+            return self.to_object(conn, self.row(conn, project_id, store_id))
 
-    def delete(self, store_id: str) -> VectorStoreDeleted:
+    def delete(self, project_id: str, store_id: str) -> VectorStoreDeleted:
         with self.catalog.transaction() as conn:
-            self.row(conn, store_id)
+            self.row(conn, project_id, store_id)
             self.lifecycle.empty_store(conn, store_id)
             conn.execute(delete(vector_stores).where(vector_stores.c.id == store_id))
         self.index.delete_store(store_id)

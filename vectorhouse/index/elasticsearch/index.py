@@ -70,13 +70,17 @@ def _key(hit: Mapping[str, Any]) -> tuple[str, int]:
 class ElasticsearchIndex:
     """The Index protocol on Elasticsearch 8.x; thread-safe (the client pools its connections)."""
 
-    def __init__(self, url: str, *, prefix: str = INDEX_PREFIX, request_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, prefix: str = INDEX_PREFIX, request_timeout: float = 30.0,
+                 **connection: Any) -> None:
+        """`connection`: the client's own options (api_key, basic_auth, cloud_id, ca_certs, verify_certs)."""
         if not prefix or prefix != prefix.lower() or any(c in _NOT_IN_INDEX_NAMES for c in prefix):
             raise ValueError(f"Elasticsearch index prefix must be lower case, without {_NOT_IN_INDEX_NAMES!r}: "
                              f"got {prefix!r}")
         # A store's index is made for its model's dimension by the first write.
         self.prefix = prefix
-        self.client = Elasticsearch(url, request_timeout=request_timeout, retry_on_timeout=True, max_retries=2)
+        hosts = None if connection.get("cloud_id") else url
+        self.client = Elasticsearch(hosts, request_timeout=request_timeout, retry_on_timeout=True, max_retries=2,
+                                    **connection)
         self._known: dict[str, int | None] = {}  # index name -> its vectors' dimension
         self._means: dict[str, tuple[float, np.ndarray]] = {}  # index name -> (when, sampled mean)
         self._tokenizer = KeywordTokenizer()

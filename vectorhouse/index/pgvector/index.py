@@ -67,6 +67,10 @@ class PgvectorIndex:
             min_size=min_pool_size,
             max_size=max_pool_size,
             configure=self._configure,
+            # A connection is checked before it is handed out: after PostgreSQL restarts, dead ones are
+            # replaced instead of failing a request; while it is down, a request waits 5 s, not 30.
+            check=ConnectionPool.check_connection,
+            timeout=5.0,
             open=False,
         )
         try:
