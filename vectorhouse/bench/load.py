@@ -77,12 +77,15 @@ async def _call(outcome: Outcome, kind: str, make: object) -> object | None:
     return result
 
 
-async def _client_loop(number: int, tenant: Tenant, base_url: str, deadline: float, outcome: Outcome) -> None:
+async def _client_loop(number: int, tenant: Tenant, base_url: str, deadline: float, outcome: Outcome,
+                       think_seconds: float) -> None:
     rng = random.Random(number)
     kinds, weights = zip(*MIX, strict=True)
     async with AsyncOpenAI(base_url=base_url + "/v1", api_key=tenant.key, max_retries=0, timeout=120) as client:
         serial = 0
         while time.monotonic() < deadline:
+            if think_seconds:  # a person between requests; 0: each client sends the next at once
+                await asyncio.sleep(rng.uniform(0, 2 * think_seconds))
             kind = rng.choices(kinds, weights)[0]
             if kind == "search":
                 await _call(outcome, kind, client.vector_stores.search(tenant.store_id, query=" ".join(
@@ -152,18 +155,19 @@ async def _setup(base_url: str, keys: list[str], seed_files: int) -> list[Tenant
     return tenants
 
 
-async def run_load(base_url: str, keys: list[str], clients: int, seconds: float, seed_files: int) -> list[str]:
+async def run_load(base_url: str, keys: list[str], clients: int, seconds: float, seed_files: int,
+                   think_seconds: float = 0.0) -> list[str]:
     """Drive the traffic, settle, verify; return the report's lines."""
     tenants = await _setup(base_url, keys, seed_files)
     outcome = Outcome()
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(_client_loop(n, tenants[n % len(tenants)], base_url, deadline, outcome)
+    await asyncio.gather(*(_client_loop(n, tenants[n % len(tenants)], base_url, deadline, outcome, think_seconds)
                            for n in range(clients)))
     elapsed = time.monotonic() - started
     counts = await _settle(base_url, outcome, tenants)
     total = sum(len(v) for v in outcome.latencies.values())
-    lines = [f"clients {clients}  projects {len(keys)}  seconds {elapsed:.1f}",
+    lines = [f"clients {clients}  projects {len(keys)}  seconds {elapsed:.1f}  think {think_seconds * 1000:.0f} ms",
              f"requests/s {total / elapsed:.1f}  (ok {total})"]
     for kind, values in sorted(outcome.latencies.items()):
         lines.append(f"{kind:9s} n {len(values):6d}  p50 {percentile(values, 50):8.1f} ms  "
@@ -185,14 +189,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.url:
         keys = [k for k in (args.keys or "").split(",") if k] or ["bench"]
         with bench_server(args.url, None) as base_url:
-            lines = asyncio.run(run_load(base_url, keys, args.clients, args.seconds, args.seed_files))
+            lines = asyncio.run(run_load(base_url, keys, args.clients, args.seconds, args.seed_files,
+                                         args.think_ms / 1000))
     else:
         root = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="vectorhouse-load-")) / "data"
         root.mkdir(parents=True, exist_ok=True)
         try:
             keys = [_make_key(root, f"load-{i}") for i in range(args.projects)]
             with bench_server(None, str(root)) as base_url:
-                lines = asyncio.run(run_load(base_url, keys, args.clients, args.seconds, args.seed_files))
+                lines = asyncio.run(run_load(base_url, keys, args.clients, args.seconds, args.seed_files,
+                                         args.think_ms / 1000))
         finally:
             if not args.data_dir:
                 shutil.rmtree(root.parent, ignore_errors=True)
@@ -207,6 +213,8 @@ def add_load_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     load.add_argument("--seconds", type=float, default=60.0)
     load.add_argument("--projects", type=int, default=3, help="projects (one key and one store each)")
     load.add_argument("--seed-files", type=int, default=20, help="files each project's store starts with")
+    load.add_argument("--think-ms", type=float, default=0.0,
+                      help="mean pause of each client between requests (default 0: the next is sent at once)")
     load.add_argument("--url", help="an already running server (then --keys names its keys, one per project)")
     load.add_argument("--keys", help="comma-separated API keys of the --url server, one per project")
     load.add_argument("--data-dir", help="data directory of the started server (default: a temporary one); "
