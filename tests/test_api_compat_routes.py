@@ -260,6 +260,35 @@ def test_poll_routes_body_defaults_cap_and_errors(web: httpx.Client) -> None:
                     "file_not_in_vector_store", "file_id")
 
 
+def test_updates_answer_on_patch_as_the_spec_spells_them(web: httpx.Client) -> None:
+    sid = create_store(web, name="compat-patch")["id"]
+    patched = ok(web.patch(f"{API}/{sid}", json={"name": "patched", "metadata": {"k": "v"}}))
+    assert patched["name"] == "patched" and patched["metadata"] == {"k": "v"}
+    assert ok(web.get(f"{V1}/{sid}"))["name"] == "patched"
+    file_id = upload(web, "tiny.txt", "Puffins nest in burrows on cliff tops.")
+    ok(web.post(f"{API}/{sid}/files", json={"file_id": file_id}))
+    item = ok(web.patch(f"{API}/{sid}/files/{file_id}", json={"attributes": {"year": 2024}}))
+    assert item["attributes"] == {"year": 2024}
+    assert ok(web.get(f"{V1}/{sid}/files/{file_id}"))["attributes"] == {"year": 2024}
+    assert_enhanced(web.patch(f"{API}/vs_nothere", json={"name": "x"}), 404, "vector_store_not_found",
+                    "vector_store_id")
+
+
+def test_poll_routes_read_max_wait_ms_from_the_query(web: httpx.Client) -> None:
+    sid = create_store(web, name="compat-poll-query")["id"]
+    big = upload(web, "big.txt", varied_text(40_000, seed=7))
+    assert ok(web.post(f"{API}/{sid}/files", json={"file_id": big}))["status"] == "in_progress"
+    started = time.monotonic()
+    assert_enhanced(web.post(f"{API}/{sid}/files/{big}/poll", params={"max_wait_ms": 1}), 504,
+                    "file_indexing_timeout", "max_wait_ms")
+    assert_enhanced(web.post(f"{API}/{sid}/poll", params={"max_wait_ms": 1}), 504, "file_indexing_timeout",
+                    "max_wait_ms")
+    assert time.monotonic() - started < 5
+    assert_enhanced(web.post(f"{API}/{sid}/poll", params={"max_wait_ms": -1}), 400, None, "max_wait_ms")
+    done = ok(web.post(f"{API}/{sid}/files/{big}/poll", params={"max_wait_ms": 300_000}))
+    assert done["status"] == "completed"
+
+
 # -- one catalog behind both route sets ---------------------------------------------------------------
 
 

@@ -109,6 +109,40 @@ def test_expiry_moves_with_activity_then_expires(clocked: InProcessServer) -> No
     assert client.vector_stores.delete(vs.id).deleted
 
 
+def test_detaching_a_file_is_activity(clocked: InProcessServer) -> None:
+    client, clock = clocked.client, clocked.clock
+    vs = client.vector_stores.create(name="detach", expires_after={"anchor": "last_active_at", "days": 2})
+    file_id = upload(client, "d.txt", "Terns migrate from pole to pole.")
+    client.vector_stores.files.create_and_poll(vector_store_id=vs.id, file_id=file_id, poll_interval_ms=50)
+    clock.advance(DAY)
+    client.vector_stores.files.delete(file_id=file_id, vector_store_id=vs.id)
+    assert client.vector_stores.retrieve(vs.id).last_active_at == clock.now()
+
+
+def test_files_expire_and_leave_every_store(clocked: InProcessServer) -> None:
+    client, clock = clocked.client, clocked.clock
+    vs = client.vector_stores.create(name="file-expiry")
+    short = client.files.create(file=("short.txt", b"Albatrosses glide for hours without flapping."),
+                                purpose="assistants", expires_after={"anchor": "created_at", "seconds": 3600})
+    assert short.expires_at == short.created_at + 3600
+    kept = upload(client, "kept.txt", "Albatross chicks wait months for their first flight.")
+    for file_id in (short.id, kept):
+        client.vector_stores.files.create_and_poll(vector_store_id=vs.id, file_id=file_id, poll_interval_ms=50)
+    batch_input = client.files.create(file=("input.jsonl", b'{"custom_id": "1"}\n'), purpose="batch")
+    assert batch_input.expires_at == batch_input.created_at + 30 * DAY  # OpenAI's default for batch files
+
+    clock.advance(3601)
+    assert _wait_for(lambda: short.id not in [f.id for f in client.files.list()])
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(short.id)
+    assert [f.id for f in client.vector_stores.files.list(vector_store_id=vs.id)] == [kept]
+    hits = client.vector_stores.search(vs.id, query="albatross", extra_body={"search_mode": "full_text"})
+    assert {h.file_id for h in hits.data} == {kept}
+    assert client.files.retrieve(batch_input.id).id == batch_input.id  # not due yet
+    clock.advance(30 * DAY)
+    assert _wait_for(lambda: batch_input.id not in [f.id for f in client.files.list()])
+
+
 def test_store_without_policy_never_expires(clocked: InProcessServer) -> None:
     vs = clocked.client.vector_stores.create(name="forever")
     clocked.clock.advance(400 * DAY)

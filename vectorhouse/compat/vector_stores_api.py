@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from fastapi.routing import APIRoute
 
 from vectorhouse.api import file_batches, vector_store_files, vector_stores
@@ -21,6 +21,19 @@ PREFIX = "/api"
 OptionalPoll = Annotated[PollRequest | None, Body()]
 
 
+# The /v1 routes this flavour also answers on PATCH.
+UPDATES = frozenset({"update_vector_store", "update_vector_store_file"})
+# `?max_wait_ms=` as the flavour's spec shows it; a JSON body's max_wait_ms is read too.
+MaxWaitQuery = Annotated[int | None, Query(ge=0)]
+
+
+def _max_wait(query: int | None, body: PollRequest | None) -> int:
+    """The query string's max_wait_ms, else the body's, else the default (both capped the same way)."""
+    if query is not None:
+        return PollRequest(max_wait_ms=query).max_wait_ms
+    return (body or PollRequest()).max_wait_ms
+
+
 def _kebab(path: str) -> str:
     return path.replace("/vector_stores", "/vector-stores").replace("/file_batches", "/file-batches")
 
@@ -31,25 +44,28 @@ def build_router() -> APIRouter:
     for source in (vector_stores.router, vector_store_files.router, file_batches.router):
         for route in source.routes:
             assert isinstance(route, APIRoute)
+            methods = set(route.methods)
+            if route.name in UPDATES:
+                methods.add("PATCH")  # this flavour's spelling of an update; POST stays, as on /v1
             router.add_api_route(
                 _kebab(route.path),
                 route.endpoint,
-                methods=list(route.methods),
+                methods=sorted(methods),
                 response_model=route.response_model,
                 name=f"api_{route.name}",
             )
 
     @router.post("/vector-stores/{vector_store_id}/poll", response_model=VectorStoreObject)
-    def poll_vector_store(vector_store_id: str, vh: VH, project: Project,
+    def poll_vector_store(vector_store_id: str, vh: VH, project: Project, max_wait_ms: MaxWaitQuery = None,
                           body: OptionalPoll = None) -> VectorStoreObject:
         """Waits until no file of the store is in progress (or it expired); 504 file_indexing_timeout if not."""
-        return vh.stores.wait(project, vector_store_id, (body or PollRequest()).max_wait_ms, vh.events)
+        return vh.stores.wait(project, vector_store_id, _max_wait(max_wait_ms, body), vh.events)
 
     @router.post("/vector-stores/{vector_store_id}/files/{file_id}/poll", response_model=VectorStoreFileObject)
     def poll_vector_store_file(vector_store_id: str, file_id: str, vh: VH, project: Project,
-                               body: OptionalPoll = None) -> VectorStoreFileObject:
+                               max_wait_ms: MaxWaitQuery = None, body: OptionalPoll = None) -> VectorStoreFileObject:
         """Waits until the file is completed, failed or cancelled; 504 file_indexing_timeout if not."""
-        return vh.store_files.wait(project, vector_store_id, file_id, (body or PollRequest()).max_wait_ms)
+        return vh.store_files.wait(project, vector_store_id, file_id, _max_wait(max_wait_ms, body))
 
     return router
 

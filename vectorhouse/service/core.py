@@ -100,7 +100,7 @@ class Vectorhouse:
             max_file_tokens=settings.max_file_tokens, time_budget_seconds=settings.file_time_budget_seconds,
         )
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
-                                     settings.sweep_interval_seconds, self.lifecycle)
+                                     settings.sweep_interval_seconds, self.lifecycle, self.files)
         self.workers = WorkerPool(
             self.ingestion.run_once, self.queue.wakeup, settings.workers, settings.worker_batch_files
         )

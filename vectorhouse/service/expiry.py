@@ -1,4 +1,5 @@
-"""Expiry: a background sweeper marks stores past their expires_at `expired` and frees their index data."""
+"""Expiry: a background sweeper marks stores past their expires_at `expired` (freeing their index data) and
+deletes files past theirs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from vectorhouse.catalog import Catalog, vector_stores
 from vectorhouse.clock import Clock
 from vectorhouse.index.base import Index
 from vectorhouse.service.events import StatusEvents
+from vectorhouse.service.files import FileService
 from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.vector_stores import DAY_SECONDS
 
@@ -19,8 +21,9 @@ log = logging.getLogger("vectorhouse.expiry")
 
 class ExpirySweeper:
     def __init__(self, catalog: Catalog, index: Index, clock: Clock, events: StatusEvents,
-                 interval_seconds: float, lifecycle: Lifecycle) -> None:
+                 interval_seconds: float, lifecycle: Lifecycle, files: FileService) -> None:
         self.lifecycle = lifecycle
+        self.files = files
         self.catalog = catalog
         self.index = index
         self.clock = clock
@@ -30,7 +33,15 @@ class ExpirySweeper:
         self._thread: threading.Thread | None = None
 
     def sweep(self) -> list[str]:
-        """Expire every store whose time has passed; returns their ids."""
+        """Expire every store and delete every file whose time has passed; returns the stores' ids."""
+        deleted = self.files.delete_expired()
+        for file_id in deleted:
+            log.info("file %s expired and was deleted", file_id)
+        if deleted:
+            self.events.changed()
+        return self._expire_stores()
+
+    def _expire_stores(self) -> list[str]:
         now = self.clock.now()
         due = and_(
             vector_stores.c.expired == 0,

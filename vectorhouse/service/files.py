@@ -1,4 +1,4 @@
-"""Files: upload into the blob store, list, read back, and delete (which detaches everywhere)."""
+"""Files: upload into the blob store, list, read back, delete (which detaches everywhere), and expiry."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from vectorhouse.service.pagination import PageRequest, paginate
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 MAX_FILENAME_CHARS = 8192
+BATCH_FILE_DEFAULT_SECONDS = 30 * 86400
 MIN_EXPIRY_SECONDS, MAX_EXPIRY_SECONDS = 3600, 2592000
 
 
@@ -72,6 +73,8 @@ class FileService:
                     param="expires_after.seconds",
                 )
             expires_at = now + seconds
+        elif purpose == "batch":  # as OpenAI: batch input files expire after 30 days unless told otherwise
+            expires_at = now + BATCH_FILE_DEFAULT_SECONDS
         with self.catalog.read() as conn:
             quota_left = file_bytes_left(conn, project_id, self.max_bytes_per_project)
         limit = self.max_upload_bytes if quota_left is None else min(self.max_upload_bytes, quota_left)
@@ -138,7 +141,21 @@ class FileService:
         return CursorPage[FileObject].of(data, result.has_more)
 
     def delete(self, project_id: str, file_id: str) -> FileDeleted:
-        row = self._row(project_id, file_id)
+        self._remove(self._row(project_id, file_id))
+        return FileDeleted(id=file_id)
+
+    def delete_expired(self) -> list[str]:
+        """Every file whose expires_at has passed is deleted, as if its owner had (the sweeper calls this)."""
+        with self.catalog.read() as conn:
+            due = conn.execute(select(files).where(files.c.expires_at.is_not(None),
+                                                   files.c.expires_at <= self.clock.now())).all()
+        for row in due:
+            self._remove(row)
+        return [row.id for row in due]
+
+    def _remove(self, row: Any) -> None:
+        """The file leaves every store, then its row goes, then its bytes if no other file shares them."""
+        file_id = row.id
         with self.catalog.transaction() as conn:
             stores = self.lifecycle.detach_everywhere(conn, file_id)
             conn.execute(delete(files).where(files.c.id == file_id))
@@ -150,4 +167,3 @@ class FileService:
             self.index.delete_file(store_id, file_id)
         if not still_used:
             self.blobs.delete(row.sha256)
-        return FileDeleted(id=file_id)

@@ -123,6 +123,7 @@ class StoreFileService:
         with self.catalog.transaction() as conn:
             self._checked_row(conn, project_id, store_id, file_id)
             self.lifecycle.detach(conn, store_id, file_id)
+            self.stores.touch(conn, store_id)  # detaching is activity, as attaching is
         self.index.delete_file(store_id, file_id)
         self.events.changed()
         return VectorStoreFileDeleted(id=file_id)
