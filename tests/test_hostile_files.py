@@ -20,7 +20,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import Server, start_server, upload
-from tests.test_extract import make_docx, make_pdf
+from tests.test_extract import make_docx, make_pdf, pdf_from_objects
 from vectorhouse.blobs.local import BlobStorageFull, LocalBlobStore
 from vectorhouse.ingest.chunking import TextChunk
 from vectorhouse.ingest.extract import ExtractionError, ExtractLimits, extract_text
@@ -60,20 +60,6 @@ def office_bomb(kind: str, inflated: int) -> bytes:
     return buf.getvalue()
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref_at)
-    return bytes(out)
-
-
 _FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
 
 
@@ -89,7 +75,7 @@ def flate_bomb_pdf(inflated: int) -> bytes:
     for _ in range(count):
         adler = zlib.adler32(block, adler)
     stream = first + segment * (count - 1) + b"\x03\x00" + adler.to_bytes(4, "big")
-    return _pdf([
+    return pdf_from_objects([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
@@ -105,7 +91,7 @@ def many_pages_pdf(pages: int) -> bytes:
     kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
     page = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
             b"/Contents 4 0 R >>")
-    return _pdf([
+    return pdf_from_objects([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages,
         _FONT,
