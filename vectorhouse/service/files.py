@@ -110,6 +110,7 @@ class FileService:
                              "delete files first", param="file")
 
     def _drop_blob_if_unused(self, sha: str) -> None:
+        """Bytes are kept once per sha256: they go with the last file row that names them."""
         with self.catalog.read() as conn:
             used = conn.execute(select(func.count()).select_from(files).where(files.c.sha256 == sha)).scalar()
         if not used:
@@ -159,11 +160,7 @@ class FileService:
         with self.catalog.transaction() as conn:
             stores = self.lifecycle.detach_everywhere(conn, file_id)
             conn.execute(delete(files).where(files.c.id == file_id))
-            still_used = conn.execute(
-                select(func.count()).select_from(files).where(files.c.sha256 == row.sha256)
-            ).scalar()
         # The catalog rows are gone first, so search already ignores these chunks; now free them.
         for store_id in stores:
             self.index.delete_file(store_id, file_id)
-        if not still_used:
-            self.blobs.delete(row.sha256)
+        self._drop_blob_if_unused(row.sha256)

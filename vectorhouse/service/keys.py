@@ -22,10 +22,9 @@ MAX_NAME_CHARS = 256
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a request acts as: its project, and the key it came with (None while auth is off)."""
+    """Who a request acts as: its project, and whether its key may manage keys."""
 
     project_id: str
-    key_id: str | None = None
     admin: bool = False
 
 
@@ -164,9 +163,6 @@ class Keys:
         with self.catalog.read() as read:
             return read.execute(query).first() is not None
 
-    def required(self) -> bool:
-        return self.mode == "required" or self.any_key()
-
     def authenticate(self, token: str | None) -> Caller:
         """The caller a bearer token acts as; raises 401 for a missing, unknown or revoked key while auth is on.
         With auth off (mode auto and no key ever made) every request acts in the default project."""
@@ -187,4 +183,4 @@ class Keys:
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION_SECONDS:
             with self.catalog.transaction() as conn:
                 conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
-        return Caller(row.project_id, row.id, bool(row.admin))
+        return Caller(row.project_id, bool(row.admin))
