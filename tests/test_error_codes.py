@@ -20,7 +20,9 @@ API = "/api/vector-stores"
 # tests/test_hostile_requests.py (a backend gone, a full disk).
 ELSEWHERE = {"vector_store_expired": 410, "search_failed": 500, "invalid_api_key": 401,
              "insufficient_permissions": 403, "vector_store_limit_exceeded": 429, "insufficient_storage": 507,
-             "service_unavailable": 503}
+             "service_unavailable": 503,
+             # tests/test_collection_api.py: the /v1/api collection API's own
+             "collection_not_found": 404, "collection_exists": 409}
 
 
 @dataclass
@@ -156,6 +158,9 @@ CASES: dict[str, Case] = {
     "invalid_request_body": Case(lambda c, b: c.web.post(b, json=[1, 2]), None),
     "invalid_vector_store_id": Case(lambda c, b: c.web.get(f"{b}/not-a-store"), "vector_store_id"),
     "invalid_file_id": Case(lambda c, b: c.web.post(f"{b}/{c.store}/files", json={"file_id": "bogus"}), "file_id"),
+    "vector_store_creation_failed": Case(lambda c, b: c.web.post(b, json={"file_ids": [c.loose] * 501}), "file_ids"),
+    "invalid_embedding_model": Case(lambda c, b: c.web.post(b, json={"embedding_model": "no-such-model"}),
+                                    "embedding_model"),
 }
 
 V1_CASES = [code for code, case in CASES.items() if case.v1]

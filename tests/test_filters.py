@@ -87,6 +87,18 @@ MATCH_TABLE: list[tuple[dict[str, object], dict[str, object] | None, bool]] = [
     (cmp("author", "ne", "x"), None, False),  # attributes null
     (cmp("author", "ne", "x"), {}, False),
     (cmp("author", "ne", "x"), {"author": None}, False),  # null value counts as absent
+    # list-valued attributes (the collection API's links/topics): element by element, one level deep
+    (cmp("topics", "in", ["geo", "x"]), {"topics": ["food", "geo"]}, True),
+    (cmp("topics", "in", ["x"]), {"topics": ["food", "geo"]}, False),
+    (cmp("topics", "nin", ["geo"]), {"topics": ["food", "geo"]}, False),
+    (cmp("topics", "nin", ["x"]), {"topics": ["food", "geo"]}, True),
+    (cmp("topics", "eq", "food"), {"topics": ["food", "geo"]}, True),
+    (cmp("topics", "ne", "food"), {"topics": ["food", "geo"]}, False),
+    (cmp("topics", "ne", "food"), {"topics": []}, True),  # present, equal to nothing
+    (cmp("topics", "eq", "food"), {"topics": []}, False),
+    (cmp("n", "gt", 5), {"n": [1, 7]}, True),
+    (cmp("n", "gt", 5), {"n": [1, "9", True]}, False),
+    (cmp("topics", "eq", "geo"), {"topics": [["geo"]]}, False),  # nested lists are not flattened
     # compound
     ({"type": "and", "filters": [cmp("author", "eq", "ada"), cmp("year", "gte", 2021)]}, ATTRS, True),
     ({"type": "and", "filters": [cmp("author", "eq", "ada"), cmp("year", "gt", 2021)]}, ATTRS, False),
@@ -258,3 +270,29 @@ def test_ast_is_frozen_and_hashable() -> None:
     assert hash(f) == hash(parse_filter({"type": "and", "filters": [cmp("a", "in", [1, 2])]}))
     with pytest.raises(AttributeError):
         f.op = "or"  # type: ignore[misc]
+
+
+def test_text_contains_resolves_to_the_files_holding_the_words() -> None:
+    from vectorhouse.index.filters import Comparison, Compound, FileIn, TextContains, matches, resolve_text
+
+    holding = {"lava": {"a", "b"}, "ash": {"b", "c"}}
+
+    def files_with(words: tuple[str, ...]) -> set[str]:
+        return set.intersection(*(holding.get(w, set()) for w in words))
+
+    plain = Comparison("k", "eq", 1)
+    assert resolve_text(plain, files_with) is plain and resolve_text(None, files_with) is None
+    assert resolve_text(TextContains(("lava", "ash")), files_with) == FileIn(frozenset({"b"}))
+    nested = resolve_text(Compound("and", (plain, TextContains(("lava",)))), files_with)
+    assert nested == Compound("and", (plain, FileIn(frozenset({"a", "b"}))))
+    assert matches(nested, {"k": 1}, "a") and not matches(nested, {"k": 1}, "c") and not matches(nested, {"k": 2}, "a")
+    assert resolve_text(TextContains(()), files_with) == Compound("and", ())  # no words: no constraint
+    with pytest.raises(ValueError, match="resolve"):
+        matches(TextContains(("lava",)), {}, "a")
+
+
+def test_containment_words_are_lowercased_words_without_stop_words() -> None:
+    from vectorhouse.index.text import containment_words
+
+    assert containment_words(["LAVA", "the Ash cloud", "lava"]) == ("lava", "ash", "cloud")
+    assert containment_words(["the", "of"]) == ()

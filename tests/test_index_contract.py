@@ -24,7 +24,7 @@ from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.index.elasticsearch import ElasticsearchIndex
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.index.filters import Comparison, Compound, matches
+from vectorhouse.index.filters import Comparison, Compound, TextContains, matches
 from vectorhouse.index.pgvector import PgvectorIndex
 
 KINDS = ["embedded", "embedded-hnsw", "embedded-sqlite", "pgvector", "pgvector-hnsw", "elasticsearch"]
@@ -227,6 +227,40 @@ def test_filter_parity_with_matches(index: Index) -> None:
     assert not mismatches, "\n".join(map(str, mismatches))
     # The table is not vacuous: most filters select something and leave something out.
     assert sum(1 for f in filters if 0 < sum(matches(f, a) for a in PARITY_ATTRIBUTES.values()) < len(names)) > 100
+
+
+def test_text_contains_needs_every_word_somewhere_in_the_file(index: Index) -> None:
+    s = store()
+    rng = np.random.default_rng(22)
+    index.upsert(s, "file-both", chunks_of(["The volcano's lava flowed", "then Ash fell"], rand_unit(rng, 2)),
+                 {"topics": ["geology"]})
+    index.upsert(s, "file-lava", chunks_of(["Lava only, no dust here"], rand_unit(rng, 1)), {"topics": ["geology"]})
+    index.upsert(s, "file-none", chunks_of(["bread and butter"], rand_unit(rng, 1)), {"topics": ["food"]})
+    index.upsert(s, "file-elsewhere", chunks_of(["ash and lava"], rand_unit(rng, 1)), None)
+    ready(index)
+    q = rand_unit(rng)
+
+    def found(f: Any) -> tuple[set[str], set[str]]:
+        by_text = {h.file_id for h in index.search_text(s, "lava ash bread dust", 10, f)}
+        return {h.file_id for h in index.search_vector(s, q, 10, f)}, by_text
+
+    both = {"file-both", "file-elsewhere"}
+    assert found(TextContains(("lava", "ash"))) == (both, both)  # words in different chunks count
+    assert found(TextContains(("lava",))) == (both | {"file-lava"},) * 2
+    assert found(TextContains(("flows",))) == ({"file-both"},) * 2  # stemmed as the keyword search is
+    assert found(TextContains(("lava", "zebra"))) == (set(), set())
+    assert found(TextContains(())) == ({"file-both", "file-lava", "file-none", "file-elsewhere"},
+                                       {"file-both", "file-lava", "file-none", "file-elsewhere"})
+    geology_with_ash = Compound("and", (Comparison("topics", "in", ("geology",)), TextContains(("ash",))))
+    assert found(geology_with_ash) == ({"file-both"},) * 2
+    either = Compound("or", (TextContains(("butter",)), TextContains(("dust",))))
+    assert found(either) == ({"file-none", "file-lava"},) * 2
+    # Only the store's own files: another store's words do not leak in.
+    other = store()
+    index.upsert(other, "file-zebra", chunks_of(["zebra lava"], rand_unit(rng, 1)), None)
+    assert found(TextContains(("zebra",))) == (set(), set())
+    index.delete_file(s, "file-elsewhere")
+    assert found(TextContains(("lava", "ash"))) == ({"file-both"},) * 2
 
 
 # ----------------------------------------------------------------------------------- text search

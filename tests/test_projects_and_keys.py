@@ -179,6 +179,26 @@ def test_projects_see_only_their_own(site: Site) -> None:
     assert [s.id for s in a.vector_stores.list()] == [store.id]
 
 
+def test_collections_belong_to_their_project(site: Site) -> None:
+    alice, bob = site.new_key("alice-kb"), site.new_key("bob-kb")
+    with site.http(alice) as a, site.http(bob) as b:
+        made = a.post("/v1/api/collection/create", json={"collection": "kb"}).json()
+        [doc] = a.post("/v1/api/index", json={"collection": "kb", "documents": [{"content": "Alice's otters."}]}
+                       ).json()["ids"]
+        assert "kb" not in b.get("/v1/api/collection").json()["collections"]
+        for name in ("kb", made["id"]):  # by name and by store id: both unknown to Bob
+            for response in (b.post("/v1/api/search", json={"collection": name, "search_text": "otters"}),
+                             b.get("/v1/api/collection/data", params={"collection": name}),
+                             b.request("DELETE", "/v1/api/delete_index", json={"collection": name})):
+                assert response.status_code == 404 and _error(response)["code"] == "collection_not_found"
+        # Names are unique per project: Bob has a "kb" of his own, and Alice's documents are not in it.
+        assert b.post("/v1/api/collection/create", json={"collection": "kb"}).status_code == 200
+        gone = b.request("DELETE", "/v1/api/collection/delete_by_ids", json={"collection": "kb", "ids": [doc]})
+        assert gone.json() == {"deleted": 0}
+        assert [d["id"] for d in a.get("/v1/api/collection/data", params={"collection": "kb"}).json()["details"]] \
+            == [doc]
+
+
 def test_admin_keys_manage_keys_over_http(site: Site) -> None:
     member = site.new_key("carol")
     admin = site.new_key("ops", "--admin")

@@ -69,8 +69,11 @@ vector_stores = Table(
     # NULL: made before stores chose models, embedded with the server's default model.
     Column("embedding_model", String(128), nullable=True),
     Column("project_id", String(80), nullable=False, default=DEFAULT_PROJECT_ID),
+    # The collection API's name for the store (NULL: an ordinary store); unique within a project.
+    Column("collection", String(256), nullable=True),
 )
 Index("ix_vector_stores_project", vector_stores.c.project_id)
+Index("ux_vector_stores_collection", vector_stores.c.project_id, vector_stores.c.collection, unique=True)
 
 vector_store_files = Table(
     "vector_store_files",

@@ -24,6 +24,13 @@ Semantics (OpenAI documents none of this; these are our choices):
   schema; use ``eq`` for those).
 * ``and``/``or`` take a non-empty array and nest to at most ``schemas.filters.MAX_FILTER_DEPTH``
   levels (checked when parsed).
+* List-valued attributes (the collection API's ``links`` and ``topics``; OpenAI's attributes are
+  scalars) compare element by element: ``eq``/``in`` and the orderings match when any element
+  does, ``ne``/``nin`` when none does, so ``["red"]`` behaves exactly as ``"red"``. An empty list
+  is a present key that equals nothing.
+* :class:`TextContains` asks that the file's text, across its chunks in the store, hold every
+  word, as each backend's keyword analysis sees words (stemmed: "eruptions" holds "eruption").
+  A backend resolves it to the files that do (:func:`resolve_text`) before it searches.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ COMPOUND_OPS: tuple[str, ...] = ("and", "or")
 EQUALITY_OPS: frozenset[str] = frozenset({"eq", "ne"})
 ORDERING_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
 MEMBERSHIP_OPS: frozenset[str] = frozenset({"in", "nin"})
+NEGATIONS: dict[str, str] = {"ne": "eq", "nin": "in"}
 
 ListItem = str | int | float
 FilterValue = str | int | float | bool | tuple[ListItem, ...]
@@ -59,21 +67,57 @@ class Compound:
     filters: tuple[Filter, ...]
 
 
-Filter = Comparison | Compound
+@dataclass(frozen=True)
+class TextContains:
+    """The file's text holds every one of ``words`` (lower-cased keyword words, no stop words)."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FileIn:
+    """The file is one of ``file_ids``: a :class:`TextContains` resolved for one store."""
+
+    file_ids: frozenset[str]
+
+
+Filter = Comparison | Compound | TextContains | FileIn
 
 T = TypeVar("T")
 
 
 def compile_with(f: Filter, comparison: Callable[[Comparison], T], all_of: Callable[[Sequence[T]], T],
-                 any_of: Callable[[Sequence[T]], T], always: T, never: T) -> T:
-    """A filter in a backend's query language: its comparisons by `comparison`, compounds combined by
-    `all_of` / `any_of`; an empty `and` is `always` true, an empty `or` `never`."""
+                 any_of: Callable[[Sequence[T]], T], always: T, never: T,
+                 files: Callable[[frozenset[str]], T]) -> T:
+    """A resolved filter in a backend's query language: its comparisons by `comparison`, file sets by
+    `files`, compounds combined by `all_of` / `any_of`; an empty `and` is `always` true, an empty `or` `never`."""
     if isinstance(f, Compound):
         if not f.filters:
             return always if f.op == "and" else never
-        parts = [compile_with(child, comparison, all_of, any_of, always, never) for child in f.filters]
+        parts = [compile_with(child, comparison, all_of, any_of, always, never, files) for child in f.filters]
         return all_of(parts) if f.op == "and" else any_of(parts)
+    if isinstance(f, FileIn):
+        return files(f.file_ids) if f.file_ids else never
+    if isinstance(f, TextContains):
+        raise ValueError("a TextContains filter must be resolved (resolve_text) before it is compiled")
     return comparison(f)
+
+
+def _has_text(f: Filter) -> bool:
+    if isinstance(f, Compound):
+        return any(_has_text(child) for child in f.filters)
+    return isinstance(f, TextContains)
+
+
+def resolve_text(f: Filter | None, files_with: Callable[[tuple[str, ...]], set[str]]) -> Filter | None:
+    """The filter with each :class:`TextContains` replaced by the files `files_with(words)` finds
+    (a backend's own keyword lookup, within one store); unchanged when it has none. No words: every file."""
+    if f is None or not _has_text(f):
+        return f
+    if isinstance(f, Compound):
+        return Compound(f.op, tuple(cast(Filter, resolve_text(child, files_with)) for child in f.filters))
+    assert isinstance(f, TextContains)
+    return FileIn(frozenset(files_with(f.words))) if f.words else Compound("and", ())
 
 
 def is_number(v: object) -> bool:
@@ -96,6 +140,11 @@ def _same(a: object, b: object) -> bool:
 
 
 def _compare(attr: object, op: str, value: FilterValue) -> bool:
+    if isinstance(attr, list):  # element by element (module doc), one level; a negation: no element matches
+        items = [item for item in attr if item is not None and not isinstance(item, (list, dict))]
+        if op in NEGATIONS:
+            return not any(_compare(item, NEGATIONS[op], value) for item in items)
+        return any(_compare(item, op, value) for item in items)
     if op == "eq":
         return _same(attr, value)
     if op == "ne":
@@ -119,11 +168,15 @@ def _compare(attr: object, op: str, value: FilterValue) -> bool:
     raise ValueError(f"unknown comparison op {op!r}")
 
 
-def matches(filter: Filter, attributes: Mapping[str, object] | None) -> bool:
-    """Whether a store file with these ``attributes`` passes ``filter`` (semantics: module doc)."""
+def matches(filter: Filter, attributes: Mapping[str, object] | None, file_id: str | None = None) -> bool:
+    """Whether the store file `file_id` with these ``attributes`` passes a resolved ``filter`` (module doc)."""
     if isinstance(filter, Compound):
-        results = (matches(f, attributes) for f in filter.filters)
+        results = (matches(f, attributes, file_id) for f in filter.filters)
         return all(results) if filter.op == "and" else any(results)
+    if isinstance(filter, FileIn):
+        return file_id in filter.file_ids
+    if isinstance(filter, TextContains):
+        raise ValueError("a TextContains filter must be resolved (resolve_text) before it is evaluated")
     if attributes is None:
         return False
     attr = attributes.get(filter.key)

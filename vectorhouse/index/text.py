@@ -49,3 +49,10 @@ def bm25_idf(rows: int, rows_with: int) -> float:
     """
     idf = math.log((rows - rows_with + 0.5) / (rows_with + 0.5))
     return idf if idf > 0.0 else 1e-6
+
+
+def containment_words(items: list[str]) -> tuple[str, ...]:
+    """The words a content filter asks every matching text to hold: each item's words, lower-cased,
+    stop words left out (they occur nearly everywhere; a filter of only stop words asks nothing)."""
+    words = (w.strip("_") for item in items for w in _WORD.findall(item.lower()))
+    return tuple(dict.fromkeys(w for w in words if w and w not in STOP_WORDS))

@@ -26,7 +26,7 @@ class ExpiresAfter(_Strict):
 class VectorStoreCreate(_Strict):
     name: str | None = None
     description: str | None = None
-    file_ids: list[str] | None = Field(default=None, max_length=500)
+    file_ids: list[str] | None = None  # at most 500 (service/vector_stores: its own error code)
     chunking_strategy: dict[str, Any] | None = None
     expires_after: ExpiresAfter | None = None
     metadata: Metadata = None

@@ -20,6 +20,7 @@ from vectorhouse.ingest.extract import ExtractLimits
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.ingest.worker import WorkerPool
 from vectorhouse.service.batches import BatchService
+from vectorhouse.service.collections import CollectionService
 from vectorhouse.service.events import StatusEvents
 from vectorhouse.service.expiry import ExpirySweeper
 from vectorhouse.service.files import FileService
@@ -94,6 +95,8 @@ class Vectorhouse:
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
                                     settings.max_batch_files)
         self.search = SearchService(self.catalog, self.index, self.stores)
+        self.collections = CollectionService(self.catalog, self.blobs, self.stores, self.files, self.search,
+                                             self.lifecycle, self.queue)
         self.ingestion = IngestionService(
             self.catalog, self.blobs, self.index, self.models, self.lifecycle, settings.tokenizer, self.events,
             windowed=settings.long_chunks == "windows", limits=ExtractLimits.from_settings(settings),

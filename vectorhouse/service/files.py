@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from vectorhouse.blobs.local import BlobStorageFull, BlobTooLarge, LocalBlobStore
 from vectorhouse.catalog import Catalog, files
@@ -105,9 +107,49 @@ class FileService:
             raise
         return self.get(project_id, file_id)
 
-    def _over_quota(self) -> QuotaExceeded:
+    def create_many(self, project_id: str, named: Sequence[tuple[str, bytes]],
+                    then: Callable[[Connection, list[str]], None], param: str) -> list[str]:
+        """Several files at once, all or none: their bytes are kept first, then every row and
+        `then(conn, ids)` (attaching them) commit in one transaction; a failure leaves nothing behind."""
+        for filename, _ in named:
+            check_filename(filename)
+        kept: list[str] = []
+        try:
+            sizes = []
+            for i, (_, data) in enumerate(named):
+                if len(data) > self.max_upload_bytes:
+                    raise PayloadTooLarge(f"larger than the maximum upload size of {self.max_upload_bytes} bytes",
+                                          param=f"{param}[{i}]")
+                sha, size = self.blobs.put_stream(io.BytesIO(data), self.max_upload_bytes)
+                kept.append(sha)
+                sizes.append(size)
+            ids = [new_id("file-") for _ in named]
+            with self.catalog.transaction() as conn:
+                left = file_bytes_left(conn, project_id, self.max_bytes_per_project)
+                if left is not None and sum(sizes) > left:
+                    raise self._over_quota(param)
+                now = self.clock.now()
+                conn.execute(insert(files), [
+                    {"id": file_id, "created_at": now, "filename": filename, "purpose": "assistants", "bytes": size,
+                     "sha256": sha, "expires_at": None, "project_id": project_id}
+                    for file_id, (filename, _), sha, size in zip(ids, named, kept, sizes, strict=True)
+                ])
+                then(conn, ids)
+        except BlobStorageFull:
+            self._drop_blobs_if_unused(kept)
+            raise InsufficientStorage("the server's disk is full: nothing was kept", param=param) from None
+        except BaseException:
+            self._drop_blobs_if_unused(kept)
+            raise
+        return ids
+
+    def _over_quota(self, param: str = "file") -> QuotaExceeded:
         return QuotaExceeded(f"the project's files would pass its quota of {self.max_bytes_per_project} bytes: "
-                             "delete files first", param="file")
+                             "delete files first", param=param)
+
+    def _drop_blobs_if_unused(self, shas: Sequence[str]) -> None:
+        for sha in dict.fromkeys(shas):
+            self._drop_blob_if_unused(sha)
 
     def _drop_blob_if_unused(self, sha: str) -> None:
         """Bytes are kept once per sha256: they go with the last file row that names them."""

@@ -12,7 +12,7 @@ from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.errors import BackendFailure, InvalidRequest, Unavailable
 from vectorhouse.faults import is_unreachable, redact
 from vectorhouse.index.base import Hit, Index
-from vectorhouse.index.filters import Filter
+from vectorhouse.index.filters import Compound, Filter
 from vectorhouse.schemas.filters import parse_filter
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
@@ -48,11 +48,16 @@ class SearchService:
         self.stores = stores
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vectorhouse-search")
 
-    def search(self, project_id: str, store_id: str, request: SearchRequest) -> SearchResultsPage:
+    def search(self, project_id: str, store_id: str, request: SearchRequest,
+               also: Filter | None = None) -> SearchResultsPage:
+        """The request's search; `also` is a filter of the domain's own (beyond what the wire can say)
+        that results must pass as well."""
         queries = _queries(request.query)
         if request.rewrite_query:
             queries = [rewrite_query(q) for q in queries]
         filter = parse_filter(request.filters) if request.filters is not None else None
+        if also is not None:
+            filter = also if filter is None else Compound("and", (filter, also))
         ranking = request.ranking_options
         threshold = ranking.score_threshold if ranking else 0.0
         embedding_weight, text_weight = 0.5, 0.5

@@ -36,6 +36,7 @@ from vectorhouse.service.lifecycle import (
 from vectorhouse.service.pagination import PageRequest, paginate
 
 DAY_SECONDS = 86400
+MAX_CREATE_FILE_IDS = 500  # OpenAI's limit on a create's file_ids
 
 
 def store_not_found(store_id: str) -> NotFound:
@@ -157,12 +158,16 @@ class VectorStoreService:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def create(self, project_id: str, request: VectorStoreCreate) -> VectorStoreObject:
-        """A new store and its initial `file_ids`, attached in the same transaction (all or nothing)."""
+    def create(self, project_id: str, request: VectorStoreCreate, collection: str | None = None) -> VectorStoreObject:
+        """A new store and its initial `file_ids`, attached in the same transaction (all or nothing);
+        `collection` names it in the collection API (the catalog keeps those names unique)."""
         chunking = resolve_chunking(request.chunking_strategy)
+        if request.file_ids is not None and len(request.file_ids) > MAX_CREATE_FILE_IDS:
+            raise InvalidRequest(f"a vector store is created with at most {MAX_CREATE_FILE_IDS} file_ids; attach "
+                                 "more with file batches", param="file_ids", code="vector_store_creation_failed")
         with self.catalog.transaction() as conn:
             check_store_quota(conn, project_id, self.max_stores_per_project)
-            store_id = self._insert(conn, project_id, request)
+            store_id = self._insert(conn, project_id, request, collection)
             if request.file_ids:
                 self.lifecycle.attach_files(conn, project_id, store_id, request.file_ids, None, chunking,
                                             param="file_ids")
@@ -170,7 +175,7 @@ class VectorStoreService:
         self.queue.notify()
         return store
 
-    def _insert(self, conn: Connection, project_id: str, request: VectorStoreCreate) -> str:
+    def _insert(self, conn: Connection, project_id: str, request: VectorStoreCreate, collection: str | None) -> str:
         backend = request.backend or self.default_backend
         if backend not in self.backends:
             raise InvalidRequest(f"backend '{backend}' is not available on this server: choose one of "
@@ -195,6 +200,7 @@ class VectorStoreService:
                 backend=backend,
                 embedding_model=model,
                 project_id=project_id,
+                collection=collection,
             )
         )
         return store_id

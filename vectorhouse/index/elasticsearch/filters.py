@@ -27,6 +27,7 @@ MATCH_NONE: dict[str, Any] = {"match_none": {}}
 MATCH_ALL: dict[str, Any] = {"match_all": {}}
 
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+MAX_TERMS = 60000  # file ids per `terms` query (index.max_terms_count defaults to 65536)
 
 
 
@@ -43,24 +44,31 @@ def attribute_rows(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]
 
     Integral numbers go to ``i`` (a long: exact, so 2**53 + 1 stays distinct from 2**53) and every
     finite number to ``n`` (a double, for numbers that are not integers). A null value is an absent
-    key; a value no filter can equal (array, object, NaN) is a row with the key alone, so the key
-    counts as present for ``ne``/``nin``.
+    key; a list is a row per element (a nested query matches when any row does: element by element,
+    as index.filters says); a value no filter can equal (object, NaN, an empty list) is a row with
+    the key alone, so the key counts as present for ``ne``/``nin``.
     """
     rows: list[dict[str, Any]] = []
     for key, value in (attributes or {}).items():
         if value is None:
             continue
-        row: dict[str, Any] = {"key": key}
-        if isinstance(value, bool):
-            row["b"] = value
-        elif isinstance(value, str):
-            row["s"] = value
-        elif is_number(value) and math.isfinite(value):
-            row["n"] = float(value)
-            if (exact := _as_long(value)) is not None:
-                row["i"] = exact
-        rows.append(row)
+        values = value if isinstance(value, list) else [value]
+        typed = [row for item in values if (row := _typed_row(key, item)) is not None]
+        rows.extend(typed or [{"key": key}])
     return rows
+
+
+def _typed_row(key: str, value: Any) -> dict[str, Any] | None:
+    if isinstance(value, bool):
+        return {"key": key, "b": value}
+    if isinstance(value, str):
+        return {"key": key, "s": value}
+    if is_number(value) and math.isfinite(value):
+        row: dict[str, Any] = {"key": key, "n": float(value)}
+        if (exact := _as_long(value)) is not None:
+            row["i"] = exact
+        return row
+    return None
 
 
 def _nested(key: str, *clauses: dict[str, Any]) -> dict[str, Any]:
@@ -128,16 +136,25 @@ def _compile_comparison(f: Comparison) -> dict[str, Any]:
 
 
 def attributes_from_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Attributes as `matches()` sees them, back from stored rows (a key-only row: an unmatchable value)."""
-    out: dict[str, Any] = {}
+    """Attributes as `matches()` sees them, back from stored rows: each key's values as a list (which
+    compares as its elements do), a key-only row an empty list (present, equal to nothing)."""
+    out: dict[str, list[Any]] = {}
     for row in rows:
+        values = out.setdefault(row["key"], [])
         for field in ("b", "s", "i", "n"):
             if field in row:
-                out[row["key"]] = row[field]
+                values.append(row[field])
                 break
-        else:
-            out[row["key"]] = []
-    return out
+    return dict(out)
+
+
+def file_ids_query(file_ids: Sequence[str]) -> dict[str, Any]:
+    """The documents of these files, in `terms` queries of at most MAX_TERMS ids."""
+    ids = sorted(file_ids)
+    if not ids:
+        return MATCH_NONE
+    parts = [{"terms": {"file_id": ids[i : i + MAX_TERMS]}} for i in range(0, len(ids), MAX_TERMS)]
+    return parts[0] if len(parts) == 1 else {"bool": {"should": parts, "minimum_should_match": 1}}
 
 
 def bool_depth(query: Any) -> int:
@@ -154,4 +171,4 @@ def compile_filter(f: Filter) -> dict[str, Any]:
     """Query DSL that selects exactly the documents :func:`vectorhouse.index.filters.matches` accepts."""
     return compile_with(f, _compile_comparison, lambda parts: {"bool": {"filter": list(parts)}},
                         lambda parts: {"bool": {"should": list(parts), "minimum_should_match": 1}},
-                        MATCH_ALL, MATCH_NONE)
+                        MATCH_ALL, MATCH_NONE, lambda ids: file_ids_query(list(ids)))

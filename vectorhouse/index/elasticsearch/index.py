@@ -24,11 +24,11 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.elasticsearch.filters import (
     MATCH_ALL,
-    MATCH_NONE,
     attribute_rows,
     attributes_from_rows,
     bool_depth,
     compile_filter,
+    file_ids_query,
 )
 from vectorhouse.index.elasticsearch.mapping import (
     INDEX_PREFIX,
@@ -38,7 +38,7 @@ from vectorhouse.index.elasticsearch.mapping import (
     mapping,
     mapping_problem,
 )
-from vectorhouse.index.filters import Filter, matches
+from vectorhouse.index.filters import Filter, matches, resolve_text
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.index.tokens import KeywordTokenizer
 
@@ -54,7 +54,6 @@ _SHARD_RETRIES = 8  # about 3.6 s of waiting for a new shard in all
 # scale it gives, which 256 vectors estimate within ~1%.
 MEAN_SAMPLE = 256
 MEAN_SECONDS = 30.0
-_MAX_TERMS = 60000  # file ids per `terms` query (index.max_terms_count defaults to 65536)
 _NOT_IN_INDEX_NAMES = ' *?"<>|/\\,#:'  # characters Elasticsearch refuses in index names
 
 
@@ -227,6 +226,7 @@ class ElasticsearchIndex:
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
             return []
+        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         knn: dict[str, Any] = {
             "field": "vector",
             "query_vector": self._vector(vector),
@@ -252,6 +252,7 @@ class ElasticsearchIndex:
         if not terms or k <= 0:
             return []
         bool_query: dict[str, Any] = {"must": [_text_match(terms)]}
+        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         if filter is not None:
             bool_query["filter"] = [self._filter_query(store_id, filter)]
         try:
@@ -346,12 +347,37 @@ class ElasticsearchIndex:
         # Too deep for the cluster to parse: evaluate it here on each file's attributes (one
         # document per file) and select the files that pass by id. Exact, and rare enough that
         # reading one row per file is affordable.
-        allowed = [file_id for file_id, attributes in self._files_attributes(index_name(store_id, self.prefix))
-                   if matches(filter, attributes)]
-        if not allowed:
-            return MATCH_NONE
-        parts = [{"terms": {"file_id": allowed[i : i + _MAX_TERMS]}} for i in range(0, len(allowed), _MAX_TERMS)]
-        return parts[0] if len(parts) == 1 else {"bool": {"should": parts, "minimum_should_match": 1}}
+        files = self._files_attributes(index_name(store_id, self.prefix))
+        return file_ids_query([file_id for file_id, attributes in files if matches(filter, attributes, file_id)])
+
+    def _files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+        """The store's files whose chunks hold every word (each anywhere in the file): one composite
+        aggregation of file ids per term, intersected."""
+        name = index_name(store_id, self.prefix)
+        found: set[str] | None = None
+        for term in self._tokenizer.terms(list(words)):
+            holding = self._files_matching(name, {"term": {"terms": term}})
+            found = holding if found is None else found & holding
+            if not found:
+                return set()
+        return found or set()
+
+    def _files_matching(self, name: str, query: dict[str, Any]) -> set[str]:
+        found: set[str] = set()
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": _PAGE, "sources": [{"file": {"terms": {"field": "file_id"}}}]}
+            if after is not None:
+                composite["after"] = after
+            try:
+                page = self._search(index=name, query=query, size=0, aggs={"files": {"composite": composite}})
+            except NotFoundError:
+                return found
+            files = page["aggregations"]["files"]
+            found.update(bucket["key"]["file"] for bucket in files["buckets"])
+            after = files.get("after_key")
+            if len(files["buckets"]) < _PAGE or after is None:
+                return found
 
     def _files_attributes(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """Each file's attributes, from its first chunk's document."""

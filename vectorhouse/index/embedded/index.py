@@ -17,7 +17,7 @@ from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.embedded.keywords import KeywordMatches, KeywordPostings
 from vectorhouse.index.embedded.schema import SCHEMA, fts_match
 from vectorhouse.index.embedded.vectors import Ann, StoreVectors
-from vectorhouse.index.filters import Filter, matches
+from vectorhouse.index.filters import Filter, matches, resolve_text
 from vectorhouse.index.text import bm25_idf, keyword_terms
 from vectorhouse.index.tokens import TOKENIZE
 
@@ -224,13 +224,28 @@ class EmbeddedIndex:
             return ann
 
     def _allowed_files(self, store_id: str, filter: Filter | None) -> set[str] | None:
-        """The files whose attributes pass the filter (None = no filter, every file)."""
+        """The files that pass the filter (None = no filter, every file)."""
+        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         if filter is None:
             return None
         rows = self._conn().execute(
             "SELECT file_id, attributes FROM file_attributes WHERE store_id = ?", (store_id,)
         ).fetchall()
-        return {fid for fid, raw in rows if matches(filter, json.loads(raw) if raw else None)}
+        return {fid for fid, raw in rows if matches(filter, json.loads(raw) if raw else None, fid)}
+
+    def _files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+        """The store's files whose chunks hold every word (each anywhere in the file), by FTS5."""
+        found: set[str] | None = None
+        for word in words:
+            rows = self._conn().execute(
+                "SELECT DISTINCT c.file_id FROM chunks_fts JOIN chunk_owners c ON c.id = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? AND c.store_id = ?", (fts_match([word]), store_id),
+            )
+            holding = {r[0] for r in rows}
+            found = holding if found is None else found & holding
+            if not found:
+                return set()
+        return found or set()
 
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         snap = self._snapshot(store_id)

@@ -1,4 +1,4 @@
-"""The pgvector backend's filter compiler: the filter model as SQL over the ``attributes`` column.
+"""The pgvector backend's filter compiler: the filter model as SQL over the ``attributes`` and ``file_id`` columns.
 
 Filters compile to SQL with bound parameters only (:func:`compile_filter`), so they run inside the
 same query as the search and before the top-k cut.
@@ -35,6 +35,9 @@ def _storable(value: object) -> bool:
 
 _ATTR = "(attributes -> %s)"
 _PRESENT = f"jsonb_typeof({_ATTR}) <> 'null'"  # NULL (hence no match) when the key is absent
+# A list-valued attribute compares element by element (index.filters): its elements, a scalar itself.
+_ELEMENTS = (f"jsonb_array_elements(CASE WHEN jsonb_typeof({_ATTR}) = 'array' THEN {_ATTR} "
+             f"ELSE jsonb_build_array({_ATTR}) END)")
 
 
 def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
@@ -50,11 +53,9 @@ def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
         negate = f.op in ("ne", "nin")
         if not kept:
             return (f"COALESCE({_PRESENT}, FALSE)", [key]) if negate else ("FALSE", [])
-        # jsonb equality is already type-aware: 1 = 1.0, "1" <> 1, true <> 1.
-        if f.op in EQUALITY_OPS:
-            test, params = f"{_ATTR} = %s::jsonb", [key, kept[0]]
-        else:
-            test, params = f"{_ATTR} = ANY(%s::jsonb[])", [key, kept]
+        # jsonb containment is type-aware equality (1 = 1.0, "1" <> 1, true <> 1) for a scalar, and
+        # element membership for an array: `["a", 1] @> "a"`.
+        test, params = f"{_ATTR} @> ANY(%s::jsonb[])", [key, kept]
         if negate:
             return f"COALESCE({_PRESENT} AND NOT ({test}), FALSE)", [key, *params]
         return f"COALESCE({test}, FALSE)", params
@@ -64,15 +65,18 @@ def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
             return "FALSE", []
         if isinstance(value, float) and math.isinf(value):
             below = value > 0  # every finite number is below +inf and above -inf
-            always = below if f.op in ("lt", "lte") else not below
-            return (f"COALESCE(jsonb_typeof({_ATTR}) = 'number', FALSE)", [key]) if always else ("FALSE", [])
+            if below != (f.op in ("lt", "lte")):
+                return "FALSE", []
+            return (f"COALESCE(EXISTS (SELECT 1 FROM {_ELEMENTS} e WHERE jsonb_typeof(e) = 'number'), FALSE)",
+                    [key, key, key])
         sql_op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[f.op]
         # CASE guarantees the comparison only ever sees numbers; jsonb compares numbers exactly as
         # numerics, and both sides were written by json.dumps (shortest round-trip repr), so the
         # order equals Python's float/int order.
         return (
-            f"COALESCE(CASE WHEN jsonb_typeof({_ATTR}) = 'number' THEN {_ATTR} {sql_op} %s::jsonb END, FALSE)",
-            [key, key, Jsonb(value)],
+            f"COALESCE(EXISTS (SELECT 1 FROM {_ELEMENTS} e WHERE "
+            f"CASE WHEN jsonb_typeof(e) = 'number' THEN e {sql_op} %s::jsonb ELSE FALSE END), FALSE)",
+            [key, key, key, Jsonb(value)],
         )
     raise ValueError(f"unknown comparison op {f.op!r}")
 
@@ -86,4 +90,5 @@ def compile_filter(f: Filter) -> tuple[str, list[Any]]:
     def joined(word: str) -> Callable[[Sequence[tuple[str, list[Any]]]], tuple[str, list[Any]]]:
         return lambda parts: (f" {word} ".join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps])
 
-    return compile_with(f, _compile_comparison, joined("AND"), joined("OR"), ("TRUE", []), ("FALSE", []))
+    return compile_with(f, _compile_comparison, joined("AND"), joined("OR"), ("TRUE", []), ("FALSE", []),
+                        lambda file_ids: ("file_id = ANY(%s)", [sorted(file_ids)]))
