@@ -13,6 +13,7 @@ MAX_LINES = 450
 FORBIDDEN: dict[str, set[str]] = {
     "index": {"search", "service", "api", "compat", "bench", "cli"},
     "embed": {"index", "search", "service", "api", "compat", "bench", "cli"},
+    "chat": {"index", "embed", "ingest", "catalog", "search", "service", "api", "compat", "bench", "cli"},
     "ingest": {"index", "search", "service", "api", "compat", "bench", "cli"},
     "catalog": {"index", "embed", "ingest", "search", "service", "api", "compat", "bench", "cli"},
     "blobs": {"index", "embed", "ingest", "search", "service", "api", "compat", "bench", "cli"},
@@ -22,7 +23,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "api": {"compat", "bench", "cli"},
 }
 WEB = ("fastapi", "starlette", "uvicorn")
-BELOW_API = {"index", "embed", "ingest", "catalog", "blobs", "schemas", "search", "service"}
+BELOW_API = {"index", "embed", "chat", "ingest", "catalog", "blobs", "schemas", "search", "service"}
 
 
 def _modules() -> list[Path]:

@@ -22,7 +22,10 @@ ELSEWHERE = {"vector_store_expired": 410, "search_failed": 500, "invalid_api_key
              "insufficient_permissions": 403, "vector_store_limit_exceeded": 429, "insufficient_storage": 507,
              "service_unavailable": 503,
              # tests/test_collection_api.py: the /v1/api collection API's own
-             "collection_not_found": 404, "collection_exists": 409}
+             "collection_not_found": 404, "collection_exists": 409,
+             # tests/test_responses.py: grounded answers (a chat model, faked there)
+             "chat_model_not_configured": 400, "invalid_chat_model": 400, "unsupported_tool": 400,
+             "response_not_found": 404, "chat_upstream_error": 502, "chat_upstream_timeout": 504}
 
 
 @dataclass

@@ -111,6 +111,16 @@ class Settings:
     # default openai_embedding_model always is one); empty with embedder=local: the endpoint is not used.
     openai_embedding_models: str = ""
     tokenizer: str = "o200k_base"
+    # The chat model grounded answers are written by (/v1/responses, /v1/api/rag, rewrite_query): an
+    # OpenAI-compatible chat-completions endpoint. Without a base URL and a model those routes answer
+    # 400. `chat_models`: comma-separated further model names a request may ask for.
+    chat_base_url: str = ""
+    chat_api_key: str = ""
+    chat_model: str = ""
+    chat_models: str = ""
+    chat_timeout_seconds: float = 60.0
+    # Passages given to the chat model fit in this many tokens (whole passages, cut by rank).
+    chat_context_tokens: int = 6000
     # Below this many candidate chunks, vector search is an exact scan; above it, HNSW. Per backend:
     # PostgreSQL scans more slowly than the embedded index's numpy (10k chunks: ~20 ms on 2 cores).
     exact_search_max_chunks: int = 20000

@@ -94,6 +94,22 @@ class Timeout(VectorhouseError):
     error_type = "timeout_error"
 
 
+class UpstreamFailure(VectorhouseError):
+    """The chat model's endpoint failed or answered an error; its message is passed on (502)."""
+
+    status_code = 502
+    error_type = "server_error"
+    default_code = "chat_upstream_error"
+
+
+class UpstreamTimeout(VectorhouseError):
+    """The chat model's endpoint did not answer in time (504)."""
+
+    status_code = 504
+    error_type = "timeout_error"
+    default_code = "chat_upstream_timeout"
+
+
 class BackendFailure(VectorhouseError):
     """A genuine fault in a storage or embedding backend (500); never used for bad input."""
 
@@ -131,6 +147,12 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_embedding_model": (400, "Choose an installed model: `vectorhouse models list`."),
     "collection_not_found": (404, "Check the collection name; list them with GET /v1/api/collection."),
     "collection_exists": (409, "Collection names are unique: index into it, or delete it first."),
+    "chat_model_not_configured": (400, "Set VECTORHOUSE_CHAT_BASE_URL and VECTORHOUSE_CHAT_MODEL (and the API key)."),
+    "invalid_chat_model": (400, "Name the configured chat model, or one listed in VECTORHOUSE_CHAT_MODELS."),
+    "unsupported_tool": (400, "vectorhouse runs the file_search tool only."),
+    "response_not_found": (404, "Check the response id; only stored responses (store: true) can be read back."),
+    "chat_upstream_error": (502, "The chat model's endpoint failed; its message says why."),
+    "chat_upstream_timeout": (504, "The chat model's endpoint did not answer in time; retry, or raise the timeout."),
     "invalid_api_key": (401, "Send 'Authorization: Bearer <key>' with a key from `vectorhouse keys create`."),
     "insufficient_permissions": (403, "Managing keys and projects takes an admin key (`keys create --admin`)."),
     "vector_store_limit_exceeded": (429, "The project is at its quota; delete stores or files, or raise the quota."),

@@ -1,4 +1,4 @@
-"""Object ids in OpenAI's shapes: `file-…`, `vs_…`, `vsfb_…`, `proj_…`, `key_…`, and their validation."""
+"""Object ids in OpenAI's shapes: `file-…`, `vs_…`, `vsfb_…`, `proj_…`, `key_…`, `resp_…`, and their validation."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _ID_RE = {
     "vsfb_": re.compile(r"^vsfb_[A-Za-z0-9]{1,64}$"),
     "proj_": re.compile(r"^proj_[A-Za-z0-9]{1,64}$"),
     "key_": re.compile(r"^key_[A-Za-z0-9]{1,64}$"),
+    "resp_": re.compile(r"^resp_[A-Za-z0-9]{1,64}$"),
 }
 
 

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from vectorhouse import __version__
-from vectorhouse.api import file_batches, files, organization, vector_store_files, vector_stores
+from vectorhouse.api import file_batches, files, organization, responses, vector_store_files, vector_stores
 from vectorhouse.api.deps import authenticate, query_without_nul
 from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
 from vectorhouse.api.extensions import Extension
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     install_error_handlers(app)
     # Every route but /health takes the caller's key first: without one, nothing else is looked at.
     guarded = [Depends(authenticate), Depends(query_without_nul)]
-    for module in (files, vector_stores, vector_store_files, file_batches, organization):
+    for module in (files, vector_stores, vector_store_files, file_batches, responses, organization):
         app.include_router(module.router, prefix="/v1", dependencies=guarded)
     app.state.extensions = tuple(extensions)
     for extension in app.state.extensions:

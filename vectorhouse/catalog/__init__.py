@@ -1,4 +1,4 @@
-"""The catalog: projects and keys, files, vector stores, store-files and ingestion jobs in SQL (SQLite by default)."""
+"""The catalog: projects and keys, files, vector stores, store-files, ingestion jobs and stored responses in SQL."""
 
 from vectorhouse.catalog.database import Catalog
 from vectorhouse.catalog.tables import (
@@ -10,9 +10,10 @@ from vectorhouse.catalog.tables import (
     jobs,
     metadata,
     projects,
+    responses,
     vector_store_files,
     vector_stores,
 )
 
 __all__ = ["DEFAULT_PROJECT_ID", "DEFAULT_PROJECT_NAME", "Catalog", "api_keys", "file_batches", "files", "jobs",
-           "metadata", "projects", "vector_store_files", "vector_stores"]
+           "metadata", "projects", "responses", "vector_store_files", "vector_stores"]

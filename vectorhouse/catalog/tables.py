@@ -124,3 +124,15 @@ jobs = Table(
 )
 Index("ix_jobs_lease", jobs.c.lease_until)
 Index("ix_jobs_store_file", jobs.c.store_id, jobs.c.file_id)
+
+# Stored Responses API responses (`store: true`): the whole response object as it was returned.
+responses = Table(
+    "responses",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(80), nullable=False, unique=True),
+    Column("project_id", String(80), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("body", JSONType, nullable=False),
+)
+Index("ix_responses_project", responses.c.project_id)

@@ -1,4 +1,4 @@
-"""/v1/api: the older platform's collection API (collections, documents, search) over the collection service."""
+"""/v1/api: the older platform's collection API (collections, documents, search, rag) over the collection service."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from vectorhouse.schemas.collections import (
     IndexCleared,
     Indexed,
     IndexRequest,
+    RagAnswer,
+    RagRequest,
 )
 
 PREFIX = "/v1/api"
@@ -62,6 +64,11 @@ def build_router() -> APIRouter:
     def search_collection(body: CollectionSearch, vh: VH, project: Project) -> CollectionResults:
         """One result per document, its best passage's score; the filters apply inside the index."""
         return vh.collections.search(project, body)
+
+    @router.post("/rag", response_model=RagAnswer)
+    def rag(body: RagRequest, vh: VH, project: Project) -> RagAnswer:
+        """The search of /search, answered by the configured chat model citing its sources as [n]."""
+        return vh.collections.rag(project, body)
 
     @router.delete("/delete_index", response_model=IndexCleared)
     def delete_index(body: CollectionRef, vh: VH, project: Project) -> IndexCleared:

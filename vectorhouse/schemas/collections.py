@@ -107,6 +107,29 @@ class CollectionSearch(_Strict):
                                                                              max_length=MAX_LIST_ITEMS)
 
 
+class RagRequest(_Strict):
+    """`/v1/api/rag`: a question answered from the collection, searched as `/v1/api/search` searches."""
+
+    collection: Name
+    question: StrictStr = Field(min_length=1, max_length=10000, pattern=r"\S")
+    search_type: SearchMode = "hybrid"
+    limit: StrictInt = Field(default=5, ge=1, le=50)
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    link_filter: list[Text] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    topic_filter: list[Text] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    content_filter: Annotated[list[Text], AfterValidator(_has_words)] = Field(default_factory=list,
+                                                                             max_length=MAX_LIST_ITEMS)
+    model: StrictStr | None = None
+    instructions: StrictStr | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+
+    def search(self) -> CollectionSearch:
+        return CollectionSearch(collection=self.collection, search_type=self.search_type, search_text=self.question,
+                                limit=self.limit, min_score=self.min_score, link_filter=self.link_filter,
+                                topic_filter=self.topic_filter, content_filter=self.content_filter)
+
+
 class DeleteByIds(_Strict):
     collection: Name
     ids: list[Text] = Field(max_length=MAX_DOCUMENTS)
@@ -173,3 +196,11 @@ class Deleted(BaseModel):
 class IndexCleared(BaseModel):
     collection: str
     deleted: int
+
+
+class RagAnswer(BaseModel):
+    """The answer cites its sources as [n], n counting from 1 in `sources` (the passages the model was given)."""
+
+    answer: str
+    sources: list[CollectionHit]
+    query_time_ms: float

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog, files, vector_store_files, vector_stores
+from vectorhouse.chat.base import ChatMessage, ChatOptions
 from vectorhouse.errors import Conflict, InvalidRequest, NotFound, VectorhouseError
 from vectorhouse.ids import is_valid
 from vectorhouse.index.filters import Comparison, Compound, Filter, TextContains
@@ -27,8 +28,11 @@ from vectorhouse.schemas.collections import (
     Document,
     DocumentDetail,
     DocumentSource,
+    RagAnswer,
+    RagRequest,
 )
 from vectorhouse.schemas.requests import RankingOptions, SearchRequest, VectorStoreCreate
+from vectorhouse.service.answers import AnswerService, Passage
 from vectorhouse.service.files import FileService
 from vectorhouse.service.jobs import JobQueue
 from vectorhouse.service.lifecycle import Lifecycle, find_store, owned_by
@@ -61,7 +65,8 @@ def _source(file_id: str, content: str, attributes: dict[str, Any] | None, creat
 
 class CollectionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, stores: VectorStoreService, files: FileService,
-                 search: SearchService, lifecycle: Lifecycle, queue: JobQueue) -> None:
+                 search: SearchService, answers: AnswerService, lifecycle: Lifecycle, queue: JobQueue) -> None:
+        self.answers = answers
         self.catalog = catalog
         self.blobs = blobs
         self.stores = stores
@@ -202,6 +207,20 @@ class CollectionService:
                 hits.append(CollectionHit(id=file_id, score=score, source=source))
         elapsed = (time.perf_counter() - started) * 1000
         return CollectionResults(results=hits, total=len(hits), query_time_ms=round(elapsed, 3))
+
+    def rag(self, project_id: str, request: RagRequest) -> RagAnswer:
+        """The search of /search, its documents (those that fit the budget, best first) given to the chat
+        model as numbered sources; the answer cites them as [n]."""
+        started = time.perf_counter()
+        model = self.answers.model(request.model)
+        found = self.search(project_id, request.search())
+        passages = [Passage(hit.id, f"document {hit.id}", hit.score, hit.source.content) for hit in found.results]
+        shown = self.answers.fitting(passages)
+        messages = self.answers.messages([ChatMessage("user", request.question)], shown, request.instructions)
+        answer = self.answers.complete(messages, ChatOptions(model, request.temperature, request.max_tokens), shown,
+                                       keep_markers=True)
+        elapsed = (time.perf_counter() - started) * 1000
+        return RagAnswer(answer=answer.text, sources=found.results[: len(shown)], query_time_ms=round(elapsed, 3))
 
     def _document(self, project_id: str, store_id: str, file_id: str) -> DocumentSource | None:
         with self.catalog.read() as conn:

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog
+from vectorhouse.chat.openai import OpenAIChat
 from vectorhouse.clock import Clock, SystemClock
 from vectorhouse.config import Settings, postgres_conninfo
 from vectorhouse.embed.models import Endpoint, ModelRegistry
@@ -19,6 +20,7 @@ from vectorhouse.index.router import IndexRouter
 from vectorhouse.ingest.extract import ExtractLimits
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.ingest.worker import WorkerPool
+from vectorhouse.service.answers import AnswerService
 from vectorhouse.service.batches import BatchService
 from vectorhouse.service.collections import CollectionService
 from vectorhouse.service.events import StatusEvents
@@ -28,6 +30,7 @@ from vectorhouse.service.ingestion import IngestionService
 from vectorhouse.service.jobs import JobQueue
 from vectorhouse.service.keys import Keys
 from vectorhouse.service.lifecycle import Lifecycle
+from vectorhouse.service.responses import ResponseService
 from vectorhouse.service.search import SearchService
 from vectorhouse.service.store_files import StoreFileService
 from vectorhouse.service.vector_stores import VectorStoreService
@@ -95,8 +98,17 @@ class Vectorhouse:
         self.batches = BatchService(self.catalog, self.clock, self.store_files, self.events,
                                     settings.max_batch_files)
         self.search = SearchService(self.catalog, self.index, self.stores)
+        configured = bool(settings.chat_base_url and settings.chat_model)
+        self.chat = OpenAIChat(settings.chat_base_url, settings.chat_api_key,
+                               settings.chat_timeout_seconds) if configured else None
+        self.answers = AnswerService(self.search, self.chat, settings.chat_model if configured else "",
+                                     [m.strip() for m in settings.chat_models.split(",") if m.strip()],
+                                     settings.chat_context_tokens, settings.tokenizer)
+        if configured:  # rewrite_query asks the chat model, as OpenAI's does; else the rule-based rewrite
+            self.search.rewriter = self.answers.rewrite
+        self.responses = ResponseService(self.catalog, self.answers, self.clock)
         self.collections = CollectionService(self.catalog, self.blobs, self.stores, self.files, self.search,
-                                             self.lifecycle, self.queue)
+                                             self.answers, self.lifecycle, self.queue)
         self.ingestion = IngestionService(
             self.catalog, self.blobs, self.index, self.models, self.lifecycle, settings.tokenizer, self.events,
             windowed=settings.long_chunks == "windows", limits=ExtractLimits.from_settings(settings),
@@ -141,6 +153,8 @@ class Vectorhouse:
         self.workers.stop()
         self.sweeper.stop()
         self.index.close()
+        if self.chat is not None:
+            self.chat.close()
         self.catalog.close()
         if self._lock_file is not None:
             self._lock_file.close()

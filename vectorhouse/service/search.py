@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -47,6 +48,8 @@ class SearchService:
         self.index = index
         self.stores = stores
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vectorhouse-search")
+        # What `rewrite_query: true` does to a query: the rule-based rewrite, or the chat model's.
+        self.rewriter: Callable[[str], str] = rewrite_query
 
     def search(self, project_id: str, store_id: str, request: SearchRequest,
                also: Filter | None = None) -> SearchResultsPage:
@@ -54,7 +57,7 @@ class SearchService:
         that results must pass as well."""
         queries = _queries(request.query)
         if request.rewrite_query:
-            queries = [rewrite_query(q) for q in queries]
+            queries = [self.rewriter(q) for q in queries]
         filter = parse_filter(request.filters) if request.filters is not None else None
         if also is not None:
             filter = also if filter is None else Compound("and", (filter, also))
