@@ -251,3 +251,47 @@ def test_rag_answers_a_collection_question(chat_server: Server, fake: FakeChatSe
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "collection_not_found"
         empty = web.post("/rag", json={"collection": "rag-kb"})
         assert empty.status_code == 400 and empty.json()["error"]["param"] == "question"
+
+
+def test_provenance_in_results_only_when_asked(sdk: OpenAI) -> None:
+    from tests.test_provenance import PAGES, SMALL, pages_pdf
+
+    store = sdk.vector_stores.create(name="atlas")
+    file_id = upload(sdk, "atlas.pdf", pages_pdf(PAGES))
+    done = sdk.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file_id, attributes={"k": "v"},
+                                                   chunking_strategy=SMALL, poll_interval_ms=100)  # type: ignore[arg-type]
+    assert done.status == "completed"
+    question = "Sicilian chess openings"
+    asked = sdk.responses.create(model="fake-small", input=question, tools=[tool(store.id, max_num_results=1)],
+                                 include=["file_search_call.results.provenance"])  # type: ignore[list-item]
+    [result] = asked.output[0].results
+    assert result.attributes["k"] == "v" and result.attributes["vectorhouse.page"] == 3
+    start, end = result.attributes["vectorhouse.start"], result.attributes["vectorhouse.end"]
+    assert start == int(start) and end - start == len(result.text)  # the SDK types them as floats
+    plain = sdk.responses.create(model="fake-small", input=question, tools=[tool(store.id, max_num_results=1)],
+                                 include=["file_search_call.results"])
+    assert plain.output[0].results[0].attributes == {"k": "v"}
+
+
+def test_input_as_messages_searches_the_last_user_message(sdk: OpenAI, fake: FakeChatServer,
+                                                          kb: tuple[str, dict[str, str]]) -> None:
+    store_id, ids = kb
+    conversation = [
+        {"role": "developer", "content": "Be brief."},
+        {"role": "user", "content": "Tell me about bread."},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Bread is baked.", "annotations": []}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "And chess openings?"}]},
+    ]
+    response = sdk.responses.create(model="fake-small", input=conversation, tools=[tool(store_id)],  # type: ignore[arg-type]
+                                    include=["file_search_call.results"])
+    assert response.output[0].queries == ["And chess openings?"]
+    assert response.output[0].results[0].file_id == ids["chess.txt"]
+    sent = fake.last()["messages"]
+    assert [m["role"] for m in sent] == ["system", "system", "user", "assistant", "user"]
+    assert sent[1:] == [{"role": "system", "content": "Be brief."},
+                        {"role": "user", "content": "Tell me about bread."},
+                        {"role": "assistant", "content": "Bread is baked."},
+                        {"role": "user", "content": "And chess openings?"}]
+    no_tools = sdk.responses.create(model="fake-small", input="Hello")  # no file_search: the model alone
+    assert [item.type for item in no_tools.output] == ["message"]
+    assert no_tools.output_text == "The files do not answer this."

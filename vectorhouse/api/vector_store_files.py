@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from vectorhouse.api.deps import VH, Cursor, Project, poll_hint
 from vectorhouse.schemas.objects import (
@@ -53,5 +53,8 @@ def delete_vector_store_file(vector_store_id: str, file_id: str, vh: VH, project
 
 
 @router.get("/vector_stores/{vector_store_id}/files/{file_id}/content", response_model=FileContentPage)
-def vector_store_file_content(vector_store_id: str, file_id: str, vh: VH, project: Project) -> FileContentPage:
-    return vh.store_files.content(project, vector_store_id, file_id)
+def vector_store_file_content(vector_store_id: str, file_id: str, vh: VH, project: Project,
+                              include: Annotated[list[Literal["provenance"]] | None, Query()] = None
+                              ) -> FileContentPage:
+    """The chunks; `?include=provenance` adds where each is in the file (a vectorhouse extension)."""
+    return vh.store_files.content(project, vector_store_id, file_id, provenance="provenance" in (include or []))

@@ -85,6 +85,8 @@ vector_store_files = Table(
     Column("status", String(16), nullable=False),
     Column("last_error", JSONType, nullable=True),
     Column("attributes", JSONType, nullable=True),
+    # Per chunk position, once completed: offsets in the extracted text and page/slide/sheet/headings.
+    Column("provenance", JSONType, nullable=True),
     Column("max_chunk_size_tokens", Integer, nullable=False),
     Column("chunk_overlap_tokens", Integer, nullable=False),
     Column("usage_bytes", BigInteger, nullable=False, default=0),

@@ -35,11 +35,13 @@ AUTO_CHUNKING = ChunkingParams(AUTO_MAX_CHUNK_SIZE_TOKENS, AUTO_CHUNK_OVERLAP_TO
 
 @dataclass(frozen=True)
 class TextChunk:
-    """One chunk: its 0-based order in the file, its exact text and that text's token count."""
+    """One chunk: its 0-based order in the file, its exact text, that text's token count, and where the
+    text starts in the chunked text (a character offset: ``text == source[start:start + len(text)]``)."""
 
     position: int
     text: str
     token_count: int
+    start: int = 0
 
 
 def validate_static(max_chunk_size_tokens: int, chunk_overlap_tokens: int) -> None:
@@ -89,17 +91,35 @@ def chunk_text(text: str, params: ChunkingParams, encoding_name: str = "o200k_ba
 
     chunks: list[TextChunk] = []
     start = 0
+    offset = _Offsets(enc, tokens, text)
     while start < n:
         end = min(start + size, n)
         if end < n:
             end = _word_end(tok_bytes, start, end, tail)
         piece, count, end = _fit(enc, tokens, tok_bytes, start, end, size)
         if piece.strip():
-            chunks.append(TextChunk(position=len(chunks), text=piece, token_count=count))
+            chunks.append(TextChunk(position=len(chunks), text=piece, token_count=count,
+                                    start=offset.of(start, piece)))
         if end >= n:
             break
         start = _next_start(tok_bytes, start, min(start + step, end), end, tail)
     return chunks
+
+
+class _Offsets:
+    """Character offsets of token positions, walked forward once (windows start in increasing order)."""
+
+    def __init__(self, enc: tiktoken.Encoding, tokens: list[int], text: str) -> None:
+        self._enc, self._tokens, self._text = enc, tokens, text
+        self._token, self._char = 0, 0
+
+    def of(self, token: int, piece: str) -> int:
+        self._char += len(self._enc.decode_bytes(self._tokens[self._token:token]).decode("utf-8", "replace"))
+        self._token = token
+        if not self._text.startswith(piece, self._char):  # a window began inside a character: find it exactly
+            found = self._text.find(piece, max(0, self._char - 4))
+            self._char = found if found >= 0 else self._char
+        return self._char
 
 
 class _TokenBytes:

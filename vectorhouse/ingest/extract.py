@@ -126,13 +126,19 @@ def extract_text(data: bytes, filename: str | None, content_type: str | None = N
     Rich formats go through `convert` (the service passes a sandbox's); without one, markitdown runs
     in this thread, which only trusted input should get. Plain text is always decoded here.
     """
-    text = _extract(data, filename, content_type, limits, convert or _convert_rich)
+    return extract_document(data, filename, content_type, limits, convert)[0]
+
+
+def extract_document(data: bytes, filename: str | None, content_type: str | None = None,
+                     limits: ExtractLimits = DEFAULT_LIMITS, convert: Converter | None = None) -> tuple[str, str]:
+    """`extract_text`'s text, and the kind it was read as ("pdf", "docx", "html", "md", "text", ...)."""
+    text, kind = _extract(data, filename, content_type, limits, convert or _convert_rich)
     check_text_size(text, limits.max_extracted_bytes)
-    return text
+    return text, kind
 
 
 def _extract(data: bytes, filename: str | None, content_type: str | None, limits: ExtractLimits,
-             convert: Converter) -> str:
+             convert: Converter) -> tuple[str, str]:
     if not data:
         raise ExtractionError(INVALID_FILE, "file is empty")
     ext = _extension(filename)
@@ -142,10 +148,10 @@ def _extract(data: bytes, filename: str | None, content_type: str | None, limits
 
     # Content decides first: magic bytes beat names.
     if _is_pdf(data, claimed):
-        return _nonempty(convert(data, "pdf"), "pdf")
+        return _nonempty(convert(data, "pdf"), "pdf"), "pdf"
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         kind = _office_kind(data, claimed, limits)
-        return _nonempty(convert(data, kind), kind)
+        return _nonempty(convert(data, kind), kind), kind
     binary = _magic_label(data)
     if binary is not None:
         uploaded_as = f" (uploaded as .{ext})" if ext else ""
@@ -164,8 +170,8 @@ def _extract(data: bytes, filename: str | None, content_type: str | None, limits
         raise ExtractionError(UNSUPPORTED_FILE, f"unsupported file type: {detected}, not text")
     if ext in _HTML_EXTS or (not ext and (claimed == "html" or _HTML_START.match(text, 0, 1024))):
         # Re-encode the text we decoded so markitdown needs no charset guessing of its own.
-        return _nonempty(convert(text.encode("utf-8"), "html"), "html")
-    return _nonempty(text, ext or "text")
+        return _nonempty(convert(text.encode("utf-8"), "html"), "html"), "html"
+    return _nonempty(text, ext or "text"), ext or "text"
 
 
 def check_text_size(text: str, max_bytes: int) -> None:

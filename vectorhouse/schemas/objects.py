@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
@@ -122,6 +122,8 @@ class CursorPage(BaseModel, Generic[T]):
 class TextContent(BaseModel):
     type: Literal["text"] = "text"
     text: str
+    # vectorhouse extension, only when asked (include=["provenance"]): where the text is in its file.
+    provenance: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class FileContentPage(BaseModel):

@@ -88,8 +88,10 @@ class SearchRequest(_Strict):
     filters: dict[str, Any] | None = None
     ranking_options: RankingOptions | None = None
     rewrite_query: bool = False
-    # vectorhouse extension (the SDK sends it with extra_body): which signals rank the results.
+    # vectorhouse extensions (the SDK sends them with extra_body): which signals rank the results, and
+    # each result's provenance (offsets, page/slide/sheet/headings) in its content.
     search_mode: SearchMode = "hybrid"
+    include: list[Literal["provenance"]] | None = None
 
 
 class PollRequest(_Strict):

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from vectorhouse.schemas.requests import RankingOptions
 
-INCLUDABLE = frozenset({"file_search_call.results"})
+# OpenAI's, and vectorhouse's own: each result's provenance in its attributes, under "vectorhouse.".
+PROVENANCE_INCLUDE = "file_search_call.results.provenance"
+INCLUDABLE = frozenset({"file_search_call.results", PROVENANCE_INCLUDE})
 
 
 class FileSearchTool(BaseModel):

@@ -25,6 +25,7 @@ class Passage:
     score: float
     text: str
     attributes: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None  # when asked for
 
 
 @dataclass
@@ -60,20 +61,21 @@ class AnswerService:
         return name
 
     def retrieve(self, project_id: str, store_ids: Sequence[str], query: str, max_results: int,
-                 filters: dict[str, Any] | None, ranking: RankingOptions | None, param: str) -> list[Passage]:
+                 filters: dict[str, Any] | None, ranking: RankingOptions | None, param: str,
+                 provenance: bool = False) -> list[Passage]:
         """Each store searched for `query`, the results merged by score, the best `max_results`."""
         found: list[Passage] = []
         for i, store_id in enumerate(store_ids):
             request = SearchRequest(query=query, max_num_results=max_results, filters=filters,
-                                    ranking_options=ranking)
+                                    ranking_options=ranking, include=["provenance"] if provenance else None)
             try:
                 page = self.search.search(project_id, store_id, request)
             except VectorhouseError as exc:
                 exc.param = f"{param}.vector_store_ids[{i}]" if exc.param == "vector_store_id" else (
                     f"{param}.{exc.param}" if exc.param else None)
                 raise
-            found += [Passage(r.file_id, r.filename, r.score, r.content[0].text if r.content else "", r.attributes)
-                      for r in page.data]
+            found += [Passage(r.file_id, r.filename, r.score, r.content[0].text if r.content else "", r.attributes,
+                              r.content[0].provenance if r.content else None) for r in page.data]
         found.sort(key=lambda p: -p.score)  # stable: a tie keeps the earlier store's first
         return found[:max_results]
 

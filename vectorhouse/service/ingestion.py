@@ -22,9 +22,10 @@ from vectorhouse.ingest.extract import (
     INVALID_FILE,
     ExtractionError,
     ExtractLimits,
-    extract_text,
+    extract_document,
     utf8_size,
 )
+from vectorhouse.ingest.provenance import Locator
 from vectorhouse.ingest.sandbox import ExtractionTimeout, ExtractSandbox, SandboxClosed
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.service.events import StatusEvents
@@ -53,6 +54,8 @@ class _Prepared:
     chunks: list[TextChunk]
     model: str  # the store's embedding model
     spent: float  # seconds of worker time on this file so far, against the time budget
+    # Per chunk: offsets in the extracted text, and page/slide/sheet/headings (ingest/provenance.py).
+    provenance: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -170,11 +173,14 @@ class IngestionService:
             return self._sandbox().convert(data, kind, budget - (time.perf_counter() - started))
 
         try:
-            text = extract_text(self.blobs.read(row.sha256), row.filename, limits=self.limits, convert=convert)
+            text, kind = extract_document(self.blobs.read(row.sha256), row.filename, limits=self.limits,
+                                          convert=convert)
             self._check_tokens(text)
             params = ChunkingParams(row.max_chunk_size_tokens, row.chunk_overlap_tokens)
             chunks = chunk_text(text, params, self.encoding_name)
-            del text
+            locator = Locator(text, kind)
+            provenance = [locator.span(c.start, c.start + len(c.text)) for c in chunks]
+            del text, locator
             if not chunks:
                 raise ExtractionError(INVALID_FILE, "no text could be extracted from the file")
             if time.perf_counter() - started > budget:
@@ -193,7 +199,7 @@ class IngestionService:
         finally:
             self.stats.add(extract_seconds=time.perf_counter() - started)
         return _Prepared(job, row.seq, row.attributes, chunks, row.embedding_model or self.models.default,
-                         time.perf_counter() - started)
+                         time.perf_counter() - started, provenance)
 
     def _check_tokens(self, text: str) -> None:
         """Refuse a text of more than max_file_tokens tokens (OpenAI's cap per attached file)."""
@@ -260,7 +266,7 @@ class IngestionService:
                 continue
             # What the store holds for this file: its chunk text and its vectors.
             usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in chunks)
-            self._complete(p.job, p.seq, usage, len(chunks))
+            self._complete(p.job, p.seq, usage, len(chunks), p.provenance)
             self.stats.add(index_seconds=time.perf_counter() - started, files_completed=1, chunks=len(chunks))
 
     def _finish(self, job: ClaimedJob, seq: int, status: FileStatus, **values: Any) -> None:
@@ -269,9 +275,10 @@ class IngestionService:
             self.index.delete_file(job.store_id, job.file_id)
         self.events.changed()
 
-    def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int) -> None:
+    def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int,
+                  provenance: list[dict[str, Any]]) -> None:
         self._finish(job, seq, FileStatus.COMPLETED, usage_bytes=usage_bytes, chunk_count=chunk_count,
-                     last_error=None)
+                     last_error=None, provenance=provenance)
 
     def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
         self.stats.add(files_failed=1)

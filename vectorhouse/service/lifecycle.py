@@ -164,6 +164,7 @@ class Lifecycle:
             "chunk_overlap_tokens": chunking.chunk_overlap_tokens,
             "usage_bytes": 0,
             "chunk_count": 0,
+            "provenance": None,
             "batch_id": batch_id,
         }
         if existing is None:

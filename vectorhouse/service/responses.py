@@ -16,7 +16,7 @@ from vectorhouse.chat.base import ChatMessage, ChatOptions
 from vectorhouse.clock import Clock
 from vectorhouse.errors import InvalidRequest, NotFound, VectorhouseError
 from vectorhouse.ids import is_valid, new_id
-from vectorhouse.schemas.responses import FileSearchTool, ResponseCreate
+from vectorhouse.schemas.responses import PROVENANCE_INCLUDE, FileSearchTool, ResponseCreate
 from vectorhouse.service.answers import Answer, AnswerService, Passage
 
 _ROLES = {"developer": "system"}  # chat-completions' name for the Responses API's developer role
@@ -39,6 +39,15 @@ class Plan:
     @property
     def options(self) -> ChatOptions:
         return ChatOptions(self.model, self.request.temperature, self.request.max_output_tokens)
+
+
+def _with_provenance(passage: Passage) -> dict[str, Any]:
+    """The file's attributes, and the passage's provenance (when asked) under the reserved "vectorhouse."
+    prefix, as scalars: the heading path is joined with " > "."""
+    attributes = dict(passage.attributes or {})
+    for key, value in (passage.provenance or {}).items():
+        attributes[f"vectorhouse.{key}"] = " > ".join(value) if isinstance(value, list) else value
+    return attributes
 
 
 def _tool(raw: list[dict[str, Any]]) -> FileSearchTool | None:
@@ -74,7 +83,8 @@ class ResponseService:
         passages: list[Passage] = []
         if tool is not None:
             passages = self.answers.retrieve(project_id, tool.vector_store_ids, query, tool.max_num_results,
-                                             tool.filters, tool.ranking_options, param="tools[0]")
+                                             tool.filters, tool.ranking_options, param="tools[0]",
+                                             provenance=PROVENANCE_INCLUDE in (request.include or []))
         shown = self.answers.fitting(passages)
         conversation = [ChatMessage(_ROLES.get(m.role, m.role), m.text()) for m in request.messages()]
         return Plan(request, new_id("resp_"), self.clock.now(), model, tool, query, passages, shown,
@@ -84,11 +94,11 @@ class ResponseService:
 
     @staticmethod
     def _search_call(plan: Plan, item_id: str, status: str) -> dict[str, Any]:
-        include = "file_search_call.results" in (plan.request.include or [])
+        include = bool({"file_search_call.results", PROVENANCE_INCLUDE} & set(plan.request.include or []))
         results = None
         if include and status == "completed":
             results = [{"file_id": p.file_id, "filename": p.filename, "score": p.score, "text": p.text,
-                        "attributes": p.attributes or {}} for p in plan.passages]
+                        "attributes": _with_provenance(p)} for p in plan.passages]
         return {"id": item_id, "type": "file_search_call", "status": status, "queries": [plan.query],
                 "results": results}
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, null, select
 
 from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.errors import BackendFailure, InvalidRequest, Unavailable
@@ -25,6 +25,13 @@ from vectorhouse.service.vector_stores import VectorStoreService
 
 log = logging.getLogger("vectorhouse.search")
 MAX_QUERY_CHARS = 10000
+
+
+def chunk_provenance(provenance: Any, position: int) -> dict[str, Any]:
+    """One chunk's provenance from its file's list; {} for a file indexed before provenance was kept."""
+    if isinstance(provenance, list) and 0 <= position < len(provenance):
+        return dict(provenance[position])
+    return {}
 
 
 def _queries(query: str | list[str]) -> list[str]:
@@ -131,30 +138,34 @@ class SearchService:
         looked_up: set[str] = set()
         by_file: dict[str, Any] = {}
         position = 0
+        provenance = "provenance" in (request.include or [])
         for start in range(0, len(order), 2 * k):
             page = order[start : start + 2 * k]
-            by_file.update(self._completed_files(conn, store_id, page))
+            by_file.update(self._completed_files(conn, store_id, page, provenance))
             looked_up.update(page)
             while position < len(ranked) and ranked[position][0][0] in looked_up and len(results) < k:
                 key, score = ranked[position]
                 position += 1
                 row = by_file.get(key[0])
                 if row is not None:
+                    content = TextContent(text=texts[key].text,
+                                          provenance=chunk_provenance(row.provenance, key[1]) if provenance else None)
                     results.append(SearchResult(file_id=row.file_id, filename=row.filename, score=score,
-                                                attributes=row.attributes,
-                                                content=[TextContent(text=texts[key].text)]))
+                                                attributes=row.attributes, content=[content]))
             if len(results) == k:
                 break
         return SearchResultsPage(search_query=queries, data=results)
 
     @staticmethod
-    def _completed_files(conn: Connection, store_id: str, file_ids: list[str]) -> dict[str, Any]:
+    def _completed_files(conn: Connection, store_id: str, file_ids: list[str], provenance: bool) -> dict[str, Any]:
         # Status is checked here, not in SQL: with `status = 'completed'` in the WHERE clause SQLite
         # walks the (store_id, status) index over every completed file of the store (1 ms at 5k files)
         # instead of seeking the few (store_id, file_id) pairs.
         rows = conn.execute(
             select(vector_store_files.c.file_id, vector_store_files.c.status, vector_store_files.c.attributes,
-                   files.c.filename)
+                   files.c.filename,
+                   # Read only when asked: a large file's provenance is a long list.
+                   (vector_store_files.c.provenance if provenance else null()).label("provenance"))
             .join(files, files.c.id == vector_store_files.c.file_id)
             .where(and_(vector_store_files.c.store_id == store_id, vector_store_files.c.file_id.in_(file_ids)))
         ).all()

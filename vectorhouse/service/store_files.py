@@ -25,6 +25,7 @@ from vectorhouse.service.events import StatusEvents, wait_with
 from vectorhouse.service.jobs import JobQueue
 from vectorhouse.service.lifecycle import STATUSES, FileStatus, Lifecycle, check_file_id
 from vectorhouse.service.pagination import PageRequest, paginate
+from vectorhouse.service.search import chunk_provenance
 from vectorhouse.service.vector_stores import VectorStoreService
 
 
@@ -132,7 +133,8 @@ class StoreFileService:
         return wait_with(self.events, lambda: self.get(project_id, store_id, file_id),
                          lambda f: f.status != FileStatus.IN_PROGRESS.value, max_wait_ms, f"file '{file_id}'")
 
-    def content(self, project_id: str, store_id: str, file_id: str) -> FileContentPage:
+    def content(self, project_id: str, store_id: str, file_id: str, provenance: bool = False) -> FileContentPage:
+        """The file's chunks in order; with `provenance`, where each is in the file."""
         with self.catalog.read() as conn:
             row = self._checked_row(conn, project_id, store_id, file_id)
         if row.status == FileStatus.FAILED.value:
@@ -142,4 +144,6 @@ class StoreFileService:
                 param="file_id", code="file_indexing_failed",
             )
         texts = self.index.file_chunks(store_id, file_id)
-        return FileContentPage(data=[TextContent(text=t) for t in texts])
+        return FileContentPage(data=[
+            TextContent(text=t, provenance=chunk_provenance(row.provenance, i) if provenance else None)
+            for i, t in enumerate(texts)])

@@ -1,4 +1,4 @@
-"""Stored responses of the Responses API (`store: true`), each readable back by its project."""
+"""Stored responses of the Responses API (`store: true`), readable back by their project; chunk provenance."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,7 +21,11 @@ def upgrade() -> None:
         sa.Column("body", JSONType, nullable=False),
     )
     op.create_index("ix_responses_project", "responses", ["project_id"])
+    with op.batch_alter_table("vector_store_files") as batch:
+        batch.add_column(sa.Column("provenance", JSONType, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("vector_store_files") as batch:
+        batch.drop_column("provenance")
     op.drop_table("responses")
