@@ -20,7 +20,10 @@ FORBIDDEN: dict[str, set[str]] = {
     "schemas": {"search", "service", "api", "compat", "bench", "cli"},
     "search": {"service", "api", "compat", "bench", "cli"},
     "service": {"api", "compat", "bench", "cli"},
-    "api": {"compat", "bench", "cli"},
+    "api": {"compat", "bench", "cli", "remote"},
+    # The CLI's remote commands are a client of the HTTP API: none of the server's insides.
+    "remote": {"index", "embed", "chat", "ingest", "catalog", "blobs", "schemas", "search", "service", "api",
+               "compat", "bench"},
 }
 WEB = ("fastapi", "starlette", "uvicorn")
 BELOW_API = {"index", "embed", "chat", "ingest", "catalog", "blobs", "schemas", "search", "service"}

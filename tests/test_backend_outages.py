@@ -73,6 +73,8 @@ def test_postgresql_restarted_under_load(tmp_path: Path) -> None:
                 with pytest.raises(openai.InternalServerError) as refused:
                     client.files.create(file=("late.txt", b"written while down"), purpose="assistants")
                 assert refused.value.status_code == 503
+                ready = httpx.get(server.base_url + "/ready", timeout=30)
+                assert ready.status_code == 503 and ready.json()["checks"]["catalog"] != "ok"
                 starting_at = time.monotonic()
                 start_embedded(url)
                 restarted_at = time.monotonic()
@@ -90,5 +92,6 @@ def test_postgresql_restarted_under_load(tmp_path: Path) -> None:
                                                               poll_interval_ms=100)
             assert done.status == "completed"
             assert client.vector_stores.search(store.id, query="kingfishers").data[0].file_id == again
+            assert httpx.get(server.base_url + "/ready", timeout=30).status_code == 200
         finally:
             server.stop()

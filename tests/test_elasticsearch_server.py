@@ -50,6 +50,10 @@ def test_node_gone_fails_files_and_searches_503_then_all_recovers(
             client.vector_stores.search(vs.id, query="puffins")
         assert caught.value.status_code == 503 and caught.value.code == "service_unavailable"
         assert time.monotonic() - started < 15  # fails fast, never hangs
+        ready = httpx.get(server.base_url + "/ready", timeout=30)
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        checks = ready.json()["checks"]
+        assert checks["index:elasticsearch"] != "ok" and checks["catalog"] == "ok" and checks["model"] == "ok"
         during = upload(client, "during.txt", "Gannets dive from great heights.")
         failed = client.vector_stores.files.create_and_poll(file_id=during, vector_store_id=vs.id,
                                                             poll_interval_ms=100)
@@ -57,6 +61,7 @@ def test_node_gone_fails_files_and_searches_503_then_all_recovers(
         assert failed.last_error.code == "server_error" and "index" in failed.last_error.message
         link.up()
         assert client.vector_stores.search(vs.id, query="puffins").data  # no restart needed
+        assert httpx.get(server.base_url + "/ready", timeout=30).status_code == 200
         retried = client.vector_stores.files.create_and_poll(file_id=during, vector_store_id=vs.id,
                                                              poll_interval_ms=50)
         assert retried.status == "completed" and retried.last_error is None

@@ -65,6 +65,10 @@ def ready(index: Index) -> None:
 # ---------------------------------------------------------------------------------------- writes
 
 
+def test_ping_answers_when_the_backend_is_up(index: Index) -> None:
+    index.ping()  # readiness (/ready) asks this; an unreachable backend raises (tests/test_elasticsearch_server.py)
+
+
 def test_upsert_replaces_idempotently(index: Index) -> None:
     s = store()
     index.upsert(s, "file-a", chunks_of(["one", "two", "three"]), {"k": "v"})

@@ -21,7 +21,7 @@ def database(postgres_url: str) -> Iterator[str]:
 
 
 def _metrics(server: Server) -> dict[str, float]:
-    return httpx.get(server.base_url + "/metrics").json()["ingest"]
+    return httpx.get(server.base_url + "/metrics.json").json()["ingest"]
 
 
 def test_two_processes_share_one_queue(database: str, tmp_path: Path) -> None:

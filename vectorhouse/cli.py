@@ -1,16 +1,16 @@
-"""The `vectorhouse` command: `serve`, `keys` (create, list, revoke), `models` (list, pull), and `bench`."""
+"""The `vectorhouse` command: `serve`, `keys`, `models`, `bench`; remote/ `ingest`, `search`, `stores`, `files`."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 from vectorhouse.config import Settings, postgres_conninfo
 from vectorhouse.index.factory import BACKENDS
+from vectorhouse.logs import configure as configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -26,9 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"vectorhouse serve: {refusal}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     app = create_app(settings, extensions=compat.extensions())  # the adapters are wired here, not in api/
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # vectorhouse.access logs every request itself (with its request id); uvicorn's access log would repeat it.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", log_config=None, access_log=False)
     return 0
 
 
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--model-dir", help="where models live (default ~/.cache/vectorhouse/models, "
                                              "env VECTORHOUSE_MODEL_DIR)")
         sub.set_defaults(handler=handler)
+    from vectorhouse.remote import add_remote_commands
+
+    add_remote_commands(commands)
     try:
         from vectorhouse.bench import add_bench_commands
     except ImportError:  # pragma: no cover - bench is part of the package

@@ -130,6 +130,8 @@ class Settings:
     # SQLite (3.0 ms -> 0.4 ms per query); above it, SQLite FTS5 scores every query itself.
     keyword_postings_max_chunks: int = 50000
     poll_after_ms: int = 500
+    # "text" (one readable line per record) or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -13,6 +13,7 @@ from vectorhouse.api import file_batches, files, organization, responses, vector
 from vectorhouse.api.deps import authenticate, query_without_nul
 from vectorhouse.api.errors import RequestIdMiddleware, install_error_handlers
 from vectorhouse.api.extensions import Extension
+from vectorhouse.api.metrics import install_metrics
 from vectorhouse.clock import Clock
 from vectorhouse.config import Settings
 from vectorhouse.service import Vectorhouse
@@ -44,15 +45,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     for extension in app.state.extensions:
         for router in extension.routers():
             app.include_router(router, dependencies=guarded)
+    install_metrics(app)  # inside the request id middleware, so its log lines carry the id
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
+        """Live: the process answers (readiness is /ready)."""
         return {"status": "ok"}
-
-    @app.get("/metrics", tags=["health"], dependencies=[Depends(authenticate)])
-    def metrics() -> dict[str, dict[str, float]]:
-        """Ingestion counters since start (what `vectorhouse bench` reads)."""
-        return {"ingest": app.state.vectorhouse.ingestion.stats.as_dict()}
 
     return app

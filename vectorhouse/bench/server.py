@@ -36,8 +36,8 @@ def client_for(base_url: str) -> OpenAI:
 
 
 def read_metrics(base_url: str) -> dict[str, float]:
-    """The server's cumulative ingestion counters (GET /metrics → {"ingest": {...}})."""
-    response = httpx.get(base_url + "/metrics", timeout=30, headers={"Authorization": f"Bearer {_api_key()}"})
+    """The server's cumulative ingestion counters (GET /metrics.json → {"ingest": {...}})."""
+    response = httpx.get(base_url + "/metrics.json", timeout=30, headers={"Authorization": f"Bearer {_api_key()}"})
     response.raise_for_status()
     return {k: float(v) for k, v in response.json()["ingest"].items()}
 

@@ -74,6 +74,10 @@ class IndexRouter:
     def file_chunks(self, store_id: str, file_id: str) -> list[str]:
         return self._for(store_id).file_chunks(store_id, file_id)
 
+    def ping(self) -> None:
+        for index in list(self._built.values()):
+            index.ping()
+
     def close(self) -> None:
         with self._lock:
             for index in self._built.values():

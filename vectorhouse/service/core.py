@@ -33,6 +33,7 @@ from vectorhouse.service.lifecycle import Lifecycle
 from vectorhouse.service.responses import ResponseService
 from vectorhouse.service.search import SearchService
 from vectorhouse.service.store_files import StoreFileService
+from vectorhouse.service.telemetry import Telemetry
 from vectorhouse.service.vector_stores import VectorStoreService
 
 log = logging.getLogger("vectorhouse")
@@ -114,6 +115,7 @@ class Vectorhouse:
             windowed=settings.long_chunks == "windows", limits=ExtractLimits.from_settings(settings),
             max_file_tokens=settings.max_file_tokens, time_budget_seconds=settings.file_time_budget_seconds,
         )
+        self.telemetry = Telemetry(self.catalog, self.index, self.backends, self.models, self.clock)
         self.sweeper = ExpirySweeper(self.catalog, self.index, self.clock, self.events,
                                      settings.sweep_interval_seconds, self.lifecycle, self.files)
         self.workers = WorkerPool(

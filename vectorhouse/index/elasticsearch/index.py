@@ -394,5 +394,8 @@ class ElasticsearchIndex:
         hits = self._file_hits(index_name(store_id, self.prefix), file_id, source=["text"])
         return [h["_source"]["text"] for h in hits]
 
+    def ping(self) -> None:
+        self.client.cluster.health()  # answered by every node (the test distribution has no GET /)
+
     def close(self) -> None:
         self.client.close()

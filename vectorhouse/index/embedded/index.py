@@ -429,6 +429,9 @@ class EmbeddedIndex:
         )
         return [r[0] for r in rows]
 
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1").fetchone()
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

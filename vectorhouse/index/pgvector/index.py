@@ -331,5 +331,9 @@ class PgvectorIndex:
             ).fetchall()
         return [r[0] for r in rows]
 
+    def ping(self) -> None:
+        with self._conn() as conn:
+            conn.execute("SELECT 1").fetchone()
+
     def close(self) -> None:
         self._pool.close()
