@@ -21,6 +21,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "search": {"service", "api", "compat", "bench", "cli"},
     "service": {"api", "compat", "bench", "cli"},
     "api": {"compat", "bench", "cli", "remote"},
+    # The console is static pages behind the extension point: nothing of the server's insides.
+    "console": {"index", "embed", "chat", "ingest", "catalog", "blobs", "schemas", "search", "service", "compat",
+                "bench", "cli", "remote"},
     # The CLI's remote commands are a client of the HTTP API: none of the server's insides.
     "remote": {"index", "embed", "chat", "ingest", "catalog", "blobs", "schemas", "search", "service", "api",
                "compat", "bench"},

@@ -18,6 +18,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from vectorhouse import compat
     from vectorhouse.api import create_app
+    from vectorhouse.console import Console
 
     settings = Settings.from_env(host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers,
                                  database_url=args.database_url, index=args.index,
@@ -27,7 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"vectorhouse serve: {refusal}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
-    app = create_app(settings, extensions=compat.extensions())  # the adapters are wired here, not in api/
+    # The adapters and the console are wired here, not in api/.
+    app = create_app(settings, extensions=[*compat.extensions(), Console()])
     # vectorhouse.access logs every request itself (with its request id); uvicorn's access log would repeat it.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", log_config=None, access_log=False)
     return 0

@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None,
     for extension in app.state.extensions:
         for router in extension.routers():
             app.include_router(router, dependencies=guarded)
+        for router in getattr(extension, "public_routers", tuple)():
+            app.include_router(router)
     install_metrics(app)  # inside the request id middleware, so its log lines carry the id
     app.add_middleware(RequestIdMiddleware)
 

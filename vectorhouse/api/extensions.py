@@ -5,6 +5,8 @@ extensions to ``create_app`` (``vectorhouse serve`` passes ``compat.extensions()
 never imports an adapter. Hooks, in the spirit of Datasette's hookspecs:
 
 * ``routers()``: APIRouters to mount, with the same route dependencies as the core's (``/v1``).
+* ``public_routers()`` (optional): APIRouters mounted without the key check — pages that ask for a
+  key themselves (the console); nothing behind them may read or write a project's data.
 * ``error_body(error)``: the JSON body of an error on a path the adapter owns, or None to leave
   OpenAI's envelope; the first extension to answer wins.
 """
