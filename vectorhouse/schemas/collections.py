@@ -94,11 +94,11 @@ class IndexRequest(_Strict):
     documents: list[Document] = Field(min_length=1, max_length=MAX_DOCUMENTS)
 
 
-class CollectionSearch(_Strict):
+class _DocumentQuery(_Strict):
+    """What /search and /rag share: the collection, how to search it, and its filters."""
+
     collection: Name
     search_type: SearchMode = "hybrid"
-    search_text: StrictStr = Field(min_length=1, pattern=r"\S")
-    storage_backend: str | None = None  # accepted and checked: a collection lives on one backend
     limit: StrictInt = Field(default=10, ge=1, le=50)
     min_score: float = Field(default=0.0, ge=0.0, le=1.0)
     link_filter: list[Text] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
@@ -107,27 +107,24 @@ class CollectionSearch(_Strict):
                                                                              max_length=MAX_LIST_ITEMS)
 
 
-class RagRequest(_Strict):
+class CollectionSearch(_DocumentQuery):
+    search_text: StrictStr = Field(min_length=1, pattern=r"\S")
+    storage_backend: str | None = None  # accepted and checked: a collection lives on one backend
+
+
+class RagRequest(_DocumentQuery):
     """`/v1/api/rag`: a question answered from the collection, searched as `/v1/api/search` searches."""
 
-    collection: Name
     question: StrictStr = Field(min_length=1, max_length=10000, pattern=r"\S")
-    search_type: SearchMode = "hybrid"
-    limit: StrictInt = Field(default=5, ge=1, le=50)
-    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
-    link_filter: list[Text] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    topic_filter: list[Text] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    content_filter: Annotated[list[Text], AfterValidator(_has_words)] = Field(default_factory=list,
-                                                                             max_length=MAX_LIST_ITEMS)
+    limit: StrictInt = Field(default=5, ge=1, le=50)  # sources given to the model
     model: StrictStr | None = None
     instructions: StrictStr | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     max_tokens: StrictInt | None = Field(default=None, ge=1)
 
     def search(self) -> CollectionSearch:
-        return CollectionSearch(collection=self.collection, search_type=self.search_type, search_text=self.question,
-                                limit=self.limit, min_score=self.min_score, link_filter=self.link_filter,
-                                topic_filter=self.topic_filter, content_filter=self.content_filter)
+        shared = self.model_dump(include=set(_DocumentQuery.model_fields))
+        return CollectionSearch(**shared, search_text=self.question)
 
 
 class DeleteByIds(_Strict):
