@@ -189,6 +189,12 @@ def test_request_errors(sdk: OpenAI, server: Server, kb: tuple[str, dict[str, st
     with pytest.raises(openai.BadRequestError) as include:
         sdk.responses.create(input="x", tools=[tool(store_id)], include=["reasoning.encrypted_content"])
     assert include.value.body["param"] == "include"
+    with pytest.raises(openai.BadRequestError) as long_input:
+        sdk.responses.create(model="fake-small", input="volcano " * 2000, tools=[tool(store_id)])
+    assert long_input.value.body["param"] == "input"
+    with pytest.raises(openai.BadRequestError) as bad_filter:
+        sdk.responses.create(model="fake-small", input="x", tools=[tool(store_id, filters={"type": "near"})])
+    assert str(bad_filter.value.body["param"]).startswith("tools[0].filters")
     unstored = sdk.responses.create(input="x", tools=[tool(store_id)], store=False)
     with pytest.raises(openai.NotFoundError) as unknown:
         sdk.responses.retrieve(unstored.id)

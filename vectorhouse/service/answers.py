@@ -70,9 +70,9 @@ class AnswerService:
                                     ranking_options=ranking, include=["provenance"] if provenance else None)
             try:
                 page = self.search.search(project_id, store_id, request)
-            except VectorhouseError as exc:
-                exc.param = f"{param}.vector_store_ids[{i}]" if exc.param == "vector_store_id" else (
-                    f"{param}.{exc.param}" if exc.param else None)
+            except VectorhouseError as exc:  # named as the caller sent it: the query is their input
+                exc.param = {"vector_store_id": f"{param}.vector_store_ids[{i}]", "query": "input"}.get(
+                    exc.param or "", f"{param}.{exc.param}" if exc.param else None)
                 raise
             found += [Passage(r.file_id, r.filename, r.score, r.content[0].text if r.content else "", r.attributes,
                               r.content[0].provenance if r.content else None) for r in page.data]
