@@ -24,7 +24,7 @@ from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
 from vectorhouse.index.base import Chunk, Index
 from vectorhouse.index.elasticsearch import ElasticsearchIndex
 from vectorhouse.index.embedded import EmbeddedIndex
-from vectorhouse.index.filters import Comparison, Compound, TextContains, matches
+from vectorhouse.index.filters import Comparison, Compound, TextContains, matches, resolve_text
 from vectorhouse.index.pgvector import PgvectorIndex
 
 KINDS = ["embedded", "embedded-hnsw", "embedded-sqlite", "pgvector", "pgvector-hnsw", "elasticsearch"]
@@ -245,6 +245,8 @@ def test_text_contains_needs_every_word_somewhere_in_the_file(index: Index) -> N
     q = rand_unit(rng)
 
     def found(f: Any) -> tuple[set[str], set[str]]:
+        # As the search service does: resolved once through the backend's own word lookup.
+        f = resolve_text(f, lambda words: index.files_with_words(s, words))
         by_text = {h.file_id for h in index.search_text(s, "lava ash bread dust", 10, f)}
         return {h.file_id for h in index.search_vector(s, q, 10, f)}, by_text
 

@@ -42,7 +42,7 @@ class Hit:
 
 
 class Index(Protocol):
-    """Stores chunks per (store, file) and searches them, applying filters before the top-k cut."""
+    """Stores chunks per (store, file) and searches them, applying (resolved) filters before the top-k cut."""
 
     def upsert(
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
@@ -58,7 +58,14 @@ class Index(Protocol):
 
     def search_vector(
         self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None
-    ) -> list[Hit]: ...
+    ) -> list[Hit]:
+        """Filters arrive resolved: a TextContains is already the FileIn of `files_with_words`."""
+        ...
+
+    def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+        """The store's files whose chunks hold every word, each anywhere in the file, as the backend's
+        keyword search analyses words (what a TextContains filter resolves to, once per search)."""
+        ...
 
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]: ...
 

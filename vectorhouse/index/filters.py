@@ -30,7 +30,8 @@ Semantics (OpenAI documents none of this; these are our choices):
   is a present key that equals nothing.
 * :class:`TextContains` asks that the file's text, across its chunks in the store, hold every
   word, as each backend's keyword analysis sees words (stemmed: "eruptions" holds "eruption").
-  A backend resolves it to the files that do (:func:`resolve_text`) before it searches.
+  A search resolves it once, to the files that do (:func:`resolve_text` with the backend's
+  ``Index.files_with_words``), before the backends see the filter.
 """
 
 from __future__ import annotations

@@ -61,6 +61,9 @@ class IndexRouter:
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
         return self._for(store_id).search_text(store_id, query, k, filter)
 
+    def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+        return self._for(store_id).files_with_words(store_id, words)
+
     def mean_vector(self, store_id: str) -> np.ndarray | None:
         return self._for(store_id).mean_vector(store_id)
 

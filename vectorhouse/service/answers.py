@@ -110,14 +110,13 @@ class AnswerService:
 
     def stream(self, messages: Sequence[ChatMessage], options: ChatOptions, passages: Sequence[Passage],
                answer: Answer) -> Iterator[str]:
-        """The shown text as it arrives; `answer` is filled in as it goes (complete once exhausted)."""
+        """The shown text as it arrives; `answer` is filled in once the stream is exhausted."""
         assert self.chat is not None
         citations = Citations(len(passages))
         raw = []
         for delta in self.chat.stream(messages, options):
             raw.append(delta)
             shown = citations.feed(delta)
-            answer.citations = [(at, passages[n - 1]) for at, n in citations.cited]
             if shown:
                 yield shown
         rest = citations.finish()

@@ -56,13 +56,6 @@ def _renamed(exc: VectorhouseError) -> VectorhouseError:
     return exc
 
 
-def _source(file_id: str, content: str, attributes: dict[str, Any] | None, created_at: int) -> DocumentSource:
-    attrs = attributes or {}
-    return DocumentSource(id=file_id, content=content, links=list(attrs.get(LINKS) or []),
-                          topics=list(attrs.get(TOPICS) or []), author=attrs.get(AUTHOR),
-                          meta_data=dict(attrs.get(META) or {}), created_at=created_at)
-
-
 class CollectionService:
     def __init__(self, catalog: Catalog, blobs: LocalBlobStore, stores: VectorStoreService, files: FileService,
                  search: SearchService, answers: AnswerService, lifecycle: Lifecycle, queue: JobQueue) -> None:
@@ -171,15 +164,24 @@ class CollectionService:
             store_id = self._find(conn, project_id, name).id
             where = vector_store_files.c.store_id == store_id
             total = conn.execute(select(func.count()).select_from(vector_store_files).where(where)).scalar() or 0
-            rows = conn.execute(
-                select(vector_store_files.c.file_id, vector_store_files.c.status, vector_store_files.c.attributes,
-                       files.c.created_at, files.c.sha256)
-                .join(files, files.c.id == vector_store_files.c.file_id).where(where)
-                .order_by(vector_store_files.c.seq.desc()).limit(limit).offset(offset)
-            ).all()
-        details = [DocumentDetail(**_source(r.file_id, self._text(r.sha256), r.attributes, r.created_at).model_dump(),
-                                  status=r.status) for r in rows]
+            rows = conn.execute(self._documents_query(where).order_by(vector_store_files.c.seq.desc())
+                                .limit(limit).offset(offset)).all()
+        details = [DocumentDetail(**self._source(r).model_dump(), status=r.status) for r in rows]
         return CollectionData(details=details, total=int(total))
+
+    @staticmethod
+    def _documents_query(*where: Any) -> Any:
+        return (select(vector_store_files.c.file_id, vector_store_files.c.status, vector_store_files.c.attributes,
+                       files.c.created_at, files.c.sha256)
+                .join(files, files.c.id == vector_store_files.c.file_id).where(*where))
+
+    def _source(self, row: Any) -> DocumentSource:
+        """A document as the API shows it: its file's bytes (which /index wrote as UTF-8) and its fields."""
+        attrs = row.attributes or {}
+        return DocumentSource(id=row.file_id, content=self.blobs.read(row.sha256).decode("utf-8", "replace"),
+                              links=list(attrs.get(LINKS) or []), topics=list(attrs.get(TOPICS) or []),
+                              author=attrs.get(AUTHOR), meta_data=dict(attrs.get(META) or {}),
+                              created_at=row.created_at)
 
     def search(self, project_id: str, request: CollectionSearch) -> CollectionResults:
         started = time.perf_counter()
@@ -200,11 +202,11 @@ class CollectionService:
         for result in page.data:  # best first: a document's first passage is its score
             best.setdefault(result.file_id, result.score)
         chosen = list(best.items())[: request.limit]
-        hits = []
-        for file_id, score in chosen:
-            source = self._document(project_id, row.id, file_id)
-            if source is not None:  # deleted since the search
-                hits.append(CollectionHit(id=file_id, score=score, source=source))
+        with self.catalog.read() as conn:  # one query for the page's documents
+            found = {r.file_id: r for r in conn.execute(self._documents_query(
+                vector_store_files.c.store_id == row.id, vector_store_files.c.file_id.in_([f for f, _ in chosen])))}
+        hits = [CollectionHit(id=file_id, score=score, source=self._source(found[file_id]))
+                for file_id, score in chosen if file_id in found]  # a document deleted since the search is gone
         elapsed = (time.perf_counter() - started) * 1000
         return CollectionResults(results=hits, total=len(hits), query_time_ms=round(elapsed, 3))
 
@@ -221,22 +223,6 @@ class CollectionService:
                                        keep_markers=True)
         elapsed = (time.perf_counter() - started) * 1000
         return RagAnswer(answer=answer.text, sources=found.results[: len(shown)], query_time_ms=round(elapsed, 3))
-
-    def _document(self, project_id: str, store_id: str, file_id: str) -> DocumentSource | None:
-        with self.catalog.read() as conn:
-            found = conn.execute(
-                select(vector_store_files.c.attributes, files.c.created_at, files.c.sha256)
-                .join(files, files.c.id == vector_store_files.c.file_id)
-                .where(vector_store_files.c.store_id == store_id, vector_store_files.c.file_id == file_id,
-                       owned_by(files, project_id))
-            ).first()
-        if found is None:
-            return None
-        return _source(file_id, self._text(found.sha256), found.attributes, found.created_at)
-
-    def _text(self, sha256: str) -> str:
-        """A document's content: its file's bytes, which /index wrote as UTF-8."""
-        return self.blobs.read(sha256).decode("utf-8", "replace")
 
     def clear(self, project_id: str, name: str) -> int:
         """Every document of the collection deleted (the collection stays); how many."""

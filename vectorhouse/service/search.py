@@ -13,7 +13,7 @@ from vectorhouse.catalog import Catalog, files, vector_store_files
 from vectorhouse.errors import BackendFailure, InvalidRequest, Unavailable
 from vectorhouse.faults import is_unreachable, redact
 from vectorhouse.index.base import Hit, Index
-from vectorhouse.index.filters import Compound, Filter
+from vectorhouse.index.filters import Compound, Filter, resolve_text
 from vectorhouse.schemas.filters import parse_filter
 from vectorhouse.schemas.objects import SearchResult, SearchResultsPage, TextContent
 from vectorhouse.schemas.requests import SearchRequest
@@ -100,6 +100,8 @@ class SearchService:
     def _search(self, conn: Connection, store: Any, request: SearchRequest, queries: list[str],
                 filter: Filter | None, threshold: float, weights: Weights) -> SearchResultsPage:
         store_id = store.id
+        # Once per search, not per signal: the vector and keyword searches then share the file set.
+        filter = resolve_text(filter, lambda words: self.index.files_with_words(store_id, words))
         k = request.max_num_results
         candidates = candidates_for(k)
         mode = request.search_mode

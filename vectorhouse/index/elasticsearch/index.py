@@ -38,7 +38,7 @@ from vectorhouse.index.elasticsearch.mapping import (
     mapping,
     mapping_problem,
 )
-from vectorhouse.index.filters import Filter, matches, resolve_text
+from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.index.tokens import KeywordTokenizer
 
@@ -226,7 +226,6 @@ class ElasticsearchIndex:
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
             return []
-        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         knn: dict[str, Any] = {
             "field": "vector",
             "query_vector": self._vector(vector),
@@ -252,7 +251,6 @@ class ElasticsearchIndex:
         if not terms or k <= 0:
             return []
         bool_query: dict[str, Any] = {"must": [_text_match(terms)]}
-        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         if filter is not None:
             bool_query["filter"] = [self._filter_query(store_id, filter)]
         try:
@@ -350,7 +348,7 @@ class ElasticsearchIndex:
         files = self._files_attributes(index_name(store_id, self.prefix))
         return file_ids_query([file_id for file_id, attributes in files if matches(filter, attributes, file_id)])
 
-    def _files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+    def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
         """The store's files whose chunks hold every word (each anywhere in the file): one composite
         aggregation of file ids per term, intersected."""
         name = index_name(store_id, self.prefix)

@@ -17,7 +17,7 @@ from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.embedded.keywords import KeywordMatches, KeywordPostings
 from vectorhouse.index.embedded.schema import SCHEMA, fts_match
 from vectorhouse.index.embedded.vectors import Ann, StoreVectors
-from vectorhouse.index.filters import Filter, matches, resolve_text
+from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import bm25_idf, keyword_terms
 from vectorhouse.index.tokens import TOKENIZE
 
@@ -225,7 +225,6 @@ class EmbeddedIndex:
 
     def _allowed_files(self, store_id: str, filter: Filter | None) -> set[str] | None:
         """The files that pass the filter (None = no filter, every file)."""
-        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         if filter is None:
             return None
         rows = self._conn().execute(
@@ -233,7 +232,7 @@ class EmbeddedIndex:
         ).fetchall()
         return {fid for fid, raw in rows if matches(filter, json.loads(raw) if raw else None, fid)}
 
-    def _files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+    def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
         """The store's files whose chunks hold every word (each anywhere in the file), by FTS5."""
         found: set[str] | None = None
         for word in words:

@@ -35,9 +35,17 @@ def _storable(value: object) -> bool:
 
 _ATTR = "(attributes -> %s)"
 _PRESENT = f"jsonb_typeof({_ATTR}) <> 'null'"  # NULL (hence no match) when the key is absent
-# A list-valued attribute compares element by element (index.filters): its elements, a scalar itself.
-_ELEMENTS = (f"jsonb_array_elements(CASE WHEN jsonb_typeof({_ATTR}) = 'array' THEN {_ATTR} "
-             f"ELSE jsonb_build_array({_ATTR}) END)")
+# A list-valued attribute compares element by element (index.filters); scalars skip the element scan.
+_ELEMENTS = f"jsonb_array_elements({_ATTR})"
+
+
+def _numeric(key: str, scalar_test: str, element_test: str, value: list[Any]) -> tuple[str, list[Any]]:
+    """An ordering: on a number directly (`scalar_test` may name the attribute once), on an array when any
+    element passes `element_test` (about `e`), never on anything else."""
+    attr_params = [key] if _ATTR in scalar_test else []
+    return (f"COALESCE(CASE jsonb_typeof({_ATTR}) WHEN 'number' THEN {scalar_test} "
+            f"WHEN 'array' THEN EXISTS (SELECT 1 FROM {_ELEMENTS} e WHERE {element_test}) ELSE FALSE END, FALSE)",
+            [key, *attr_params, *value, key, *value])
 
 
 def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
@@ -67,17 +75,13 @@ def _compile_comparison(f: Comparison) -> tuple[str, list[Any]]:
             below = value > 0  # every finite number is below +inf and above -inf
             if below != (f.op in ("lt", "lte")):
                 return "FALSE", []
-            return (f"COALESCE(EXISTS (SELECT 1 FROM {_ELEMENTS} e WHERE jsonb_typeof(e) = 'number'), FALSE)",
-                    [key, key, key])
+            return _numeric(key, "TRUE", "jsonb_typeof(e) = 'number'", [])
         sql_op = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[f.op]
         # CASE guarantees the comparison only ever sees numbers; jsonb compares numbers exactly as
         # numerics, and both sides were written by json.dumps (shortest round-trip repr), so the
         # order equals Python's float/int order.
-        return (
-            f"COALESCE(EXISTS (SELECT 1 FROM {_ELEMENTS} e WHERE "
-            f"CASE WHEN jsonb_typeof(e) = 'number' THEN e {sql_op} %s::jsonb ELSE FALSE END), FALSE)",
-            [key, key, key, Jsonb(value)],
-        )
+        return _numeric(key, f"{_ATTR} {sql_op} %s::jsonb",
+                        f"jsonb_typeof(e) = 'number' AND e {sql_op} %s::jsonb", [Jsonb(value)])
     raise ValueError(f"unknown comparison op {f.op!r}")
 
 

@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from vectorhouse.index.base import Chunk, Hit
-from vectorhouse.index.filters import Filter, resolve_text
+from vectorhouse.index.filters import Filter
 from vectorhouse.index.pgvector.filters import compile_filter
 from vectorhouse.index.pgvector.keywords import count_file, keyword_query
 from vectorhouse.index.pgvector.schema import (
@@ -203,7 +203,7 @@ class PgvectorIndex:
             return None, None
         return chunks, [r[0] for r in rows if r[1]]
 
-    def _files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
+    def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
         """The store's files whose chunks hold every word (each anywhere in the file), by the GIN index;
         a word PostgreSQL's English configuration has no lexeme for (its own stop words) holds everywhere."""
         one = (f"SELECT file_id FROM {TABLE} WHERE store_id = %s AND (numnode(plainto_tsquery('english', %s)) = 0 "
@@ -216,7 +216,6 @@ class PgvectorIndex:
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
             return []
-        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         query = self._vector(vector)
         where, params = self._where(store_id, filter)
         with self._conn() as conn:
@@ -274,7 +273,6 @@ class PgvectorIndex:
     def search_text(self, store_id: str, query: str, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
             return []
-        filter = resolve_text(filter, lambda words: self._files_with_words(store_id, words))
         where, params = self._where(store_id, filter)
         with self._conn() as conn:
             keywords = keyword_query(conn, store_id, query)
