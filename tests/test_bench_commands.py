@@ -94,3 +94,23 @@ def test_bench_load_loses_nothing_across_projects(capsys: pytest.CaptureFixture[
     assert _number(output, "lost files") == 0
     for kind in ("search", "upload", "attach", "list"):
         assert re.search(rf"^{kind}\s+n\s+[1-9]", output, re.MULTILINE), output
+
+
+def test_bench_scale_fills_a_store_through_the_index_and_measures_it_over_http(
+        tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VECTORHOUSE_EXACT_SEARCH_MAX_CHUNKS", "50")  # 300 chunks on the HNSW path
+    data = tmp_path / "scale"
+    assert main(["bench", "scale", str(tiny), "--chunks", "300", "--queries", "3", "--filter-share", "0.01",
+                 "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^chunks\s+300 in 30 files, dim 384", out, re.MULTILINE)
+    recalls = [float(x) for x in re.findall(r"recall@10 ([0-9.]+)", out)]
+    assert len(recalls) == 2 and min(recalls) >= 0.8  # semantic, without and with the filter
+    for line in ("load", "first start to ready", "restart to ready", "server RSS", "disk"):
+        assert re.search(rf"^{line}\s+[0-9.]+", out, re.MULTILINE), line
+    for mode in ("semantic", "full_text", "hybrid"):
+        assert len(re.findall(rf"^{mode}\s+(no filter|filter 0.01)\s+p50\s+[0-9.]+ ms", out, re.MULTILINE)) == 2
+    # The graph the load built was saved, and the restarted server loaded it instead of building one.
+    assert list((data / "index.db.hnsw").glob("*/graph.bin"))
+    log = (tmp_path / "scale-scale-server.log").read_text()
+    assert "HNSW graph of" in log and " built:" not in log

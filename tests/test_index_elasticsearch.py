@@ -88,3 +88,35 @@ def test_an_index_from_before_terms_gets_them(elasticsearch_url: str, prefix: st
         assert {h.file_id for h in idx.search_text("vs_old", "otter", 10, None)} == {"file-a", "file-b"}
     finally:
         idx.close()
+
+
+def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_returns(
+        index: ElasticsearchIndex) -> None:
+    import threading
+
+    store, files, found = "vs_refresh", 24, []
+    index.upsert(store, "file-warm", chunks_of(["warm up"], seed=0), None)  # creates the index
+    name = index_name(store, index.prefix)
+
+    def refreshes() -> int:
+        stats = index.client.indices.stats(index=name, metric="refresh")
+        return int(stats["indices"][name]["primaries"]["refresh"]["total"])
+
+    before = refreshes()
+    start = threading.Barrier(8)
+
+    def writer(w: int) -> None:
+        start.wait()
+        for f in range(w, files, 8):
+            index.upsert(store, f"file-{f:03d}", chunks_of([f"unique{f}word here"], seed=f + 1), None)
+            # What upsert promised: the file is searchable the moment it returns.
+            found.append(bool(index.search_text(store, f"unique{f}word", 5, None)))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == [True] * files
+    assert refreshes() - before < files  # grouped: fewer refreshes than files written
+    index.delete_store(store)

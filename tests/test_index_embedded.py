@@ -35,3 +35,28 @@ def test_an_index_written_before_chunk_owners_is_upgraded_on_open(tmp_path: Path
     assert len(_owners(path)) == 2
     assert {h.position for h in upgraded.search_text("vs_a", "herons", 10, None)} == {0, 1}
     upgraded.close()
+
+
+def test_a_remembered_filter_selection_follows_every_write(tmp_path: Path) -> None:
+    from vectorhouse.index.filters import Comparison
+
+    index = EmbeddedIndex(tmp_path / "index.db")
+    index.upsert("vs_a", "file-1", [_chunk(0, "herons")], {"team": "a"})
+    index.upsert("vs_a", "file-2", [_chunk(1, "herons")], {"team": "b"})
+    team_a = Comparison("team", "eq", "a")
+
+    def files() -> set[str]:
+        return {h.file_id for h in index.search_vector("vs_a", _chunk(0, "").vector, 10, team_a)}
+
+    assert files() == {"file-1"}
+    index.set_attributes("vs_a", "file-2", {"team": "a"})
+    assert files() == {"file-1", "file-2"}
+    index.upsert("vs_a", "file-3", [_chunk(2, "herons")], {"team": "a"})
+    assert files() == {"file-1", "file-2", "file-3"}
+    index.delete_file("vs_a", "file-1")
+    assert files() == {"file-2", "file-3"}
+    index.set_attributes("vs_a", "file-9", {"team": "a"})  # a file the store does not hold: nothing changes
+    assert files() == {"file-2", "file-3"}
+    assert {h.file_id for h in index.search_vector("vs_a", _chunk(0, "").vector, 10, Comparison("team", "eq", 1))} \
+        == set()
+    index.close()

@@ -1,4 +1,4 @@
-"""The `vectorhouse bench` command group (ingest, embed, search, quality, fusion, load): measured numbers, printed."""
+"""The `vectorhouse bench` commands (ingest, embed, search, quality, fusion, load, scale): measured numbers, printed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from vectorhouse.bench.fusion import add_fusion_command
 from vectorhouse.bench.ingest import add_ingest_command
 from vectorhouse.bench.load import add_load_command
 from vectorhouse.bench.quality import add_quality_command
+from vectorhouse.bench.scale import add_scale_command
 from vectorhouse.bench.search import add_search_command
 
 
@@ -22,6 +23,7 @@ def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     add_quality_command(bench_commands)
     add_fusion_command(bench_commands)
     add_load_command(bench_commands)
+    add_scale_command(bench_commands)
 
 
 __all__ = ["add_bench_commands"]

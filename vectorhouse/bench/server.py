@@ -25,19 +25,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _api_key() -> str:
+def api_key() -> str:
     # A server with keys needs one (OPENAI_API_KEY, as for the SDK); an open one takes any.
     return os.environ.get("OPENAI_API_KEY") or "bench"
 
 
 def client_for(base_url: str) -> OpenAI:
     """One SDK client per run: its connection pool keeps connections alive between calls."""
-    return OpenAI(base_url=base_url + "/v1", api_key=_api_key())
+    return OpenAI(base_url=base_url + "/v1", api_key=api_key())
 
 
 def read_metrics(base_url: str) -> dict[str, float]:
     """The server's cumulative ingestion counters (GET /metrics.json → {"ingest": {...}})."""
-    response = httpx.get(base_url + "/metrics.json", timeout=30, headers={"Authorization": f"Bearer {_api_key()}"})
+    response = httpx.get(base_url + "/metrics.json", timeout=30, headers={"Authorization": f"Bearer {api_key()}"})
     response.raise_for_status()
     return {k: float(v) for k, v in response.json()["ingest"].items()}
 
@@ -49,7 +49,7 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
@@ -59,7 +59,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(30)
 
 
-def _start(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -85,7 +85,7 @@ def _start(data_dir: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str
         raise RuntimeError(f"vectorhouse serve not healthy after {HEALTH_TIMEOUT_S:.0f}s; log {log_path}:\n"
                            + _tail(log_path))
     except BaseException:
-        _stop(process)
+        stop_server(process)
         raise
 
 
@@ -109,12 +109,12 @@ def bench_server(url: str | None, data_dir: str | None) -> Iterator[str]:
         data_path = temp_root / "data"
         log_path = temp_root / "server.log"
     try:
-        process, base_url = _start(data_path, log_path)
+        process, base_url = start_server(data_path, log_path)
         print(f"server {base_url} (data {data_path}, log {log_path})", file=sys.stderr)
         try:
             yield base_url
         finally:
-            _stop(process)
+            stop_server(process)
     finally:
         if temp_root is not None:
             shutil.rmtree(temp_root, ignore_errors=True)

@@ -1,6 +1,7 @@
 """Elasticsearch 8.x as an Index: dense_vector kNN, BM25 over vectorhouse's own terms, filters inside kNN.
 
-Writes use ``refresh=True``, so a file reported ``completed`` is searchable. Only core APIs are
+A write returns after a refresh that began after it (:mod:`.refresh` groups them: one refresh for
+every file written meanwhile, not one each), so a file reported ``completed`` is searchable. Only core APIs are
 used (index, bulk, search, kNN): no ``_delete_by_query``, scripts or extra analyzers, which the
 integration-test distribution and some managed clusters leave out. That distribution has no
 stemmer either, so chunks and queries are tokenised here, by :class:`vectorhouse.index.tokens.
@@ -38,6 +39,7 @@ from vectorhouse.index.elasticsearch.mapping import (
     mapping,
     mapping_problem,
 )
+from vectorhouse.index.elasticsearch.refresh import RefreshGroups
 from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.index.tokens import KeywordTokenizer
@@ -83,6 +85,7 @@ class ElasticsearchIndex:
         self._known: dict[str, int | None] = {}  # index name -> its vectors' dimension
         self._means: dict[str, tuple[float, np.ndarray]] = {}  # index name -> (when, sampled mean)
         self._tokenizer = KeywordTokenizer()
+        self._refreshes = RefreshGroups(lambda name: self.client.indices.refresh(index=name))
         self._check_existing()
 
     def _check_existing(self) -> None:
@@ -167,7 +170,8 @@ class ElasticsearchIndex:
         self._means.pop(name, None)
         attrs = attribute_rows(attributes)
         # Documents past the new last position belong to an older version of the file.
-        self._delete_hits(name, self._file_hits(name, file_id, source=False, from_position=len(chunks)))
+        self._delete_hits(name, self._file_hits(name, file_id, source=False, from_position=len(chunks)),
+                          refresh=False)
         bags = self._tokenizer.bags([chunk.text for chunk in chunks])
         actions = (
             {
@@ -187,22 +191,26 @@ class ElasticsearchIndex:
             for chunk, bag, vector in zip(chunks, bags, vectors, strict=True)
         )
         # raise_on_error: a partly failed bulk must fail the file, never leave it "completed".
-        helpers.bulk(self.client, actions, refresh=True, raise_on_error=True, chunk_size=500)
+        helpers.bulk(self.client, actions, refresh=False, raise_on_error=True, chunk_size=500)
+        self._refreshes.wait(name)
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         name = index_name(store_id, self.prefix)
         self._means.pop(name, None)
         self._delete_hits(name, self._file_hits(name, file_id, source=False))
 
-    def _delete_hits(self, name: str, hits: list[dict[str, Any]]) -> None:
+    def _delete_hits(self, name: str, hits: list[dict[str, Any]], refresh: bool = True) -> None:
         # By id through _bulk: _delete_by_query is a module some distributions leave out.
         if hits:
             actions = ({"_op_type": "delete", "_index": name, "_id": h["_id"]} for h in hits)
-            helpers.bulk(self.client, actions, refresh=True, raise_on_error=True)
+            helpers.bulk(self.client, actions, refresh=False, raise_on_error=True)
+            if refresh:
+                self._refreshes.wait(name)
 
     def delete_store(self, store_id: str) -> None:
         name = index_name(store_id, self.prefix)
         self.client.indices.delete(index=name, ignore_unavailable=True)
+        self._refreshes.forget(name)
         self._known.pop(name, None)
         self._means.pop(name, None)
 
@@ -213,7 +221,8 @@ class ElasticsearchIndex:
         if ids:
             # Partial updates, not a script or _update_by_query: some distributions lack both.
             actions = ({"_op_type": "update", "_index": name, "_id": i, "doc": {"attrs": attrs}} for i in ids)
-            helpers.bulk(self.client, actions, refresh=True, raise_on_error=True)
+            helpers.bulk(self.client, actions, refresh=False, raise_on_error=True)
+            self._refreshes.wait(name)
 
     # -- reads -------------------------------------------------------------------------------
 

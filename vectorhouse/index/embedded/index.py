@@ -1,4 +1,4 @@
-"""The embedded Index: chunks and FTS5 in a SQLite file (the truth), vectors and BM25 postings in memory."""
+"""The embedded Index: chunks and FTS5 in a SQLite file (the truth), vectors, HNSW graphs and BM25 postings beside."""
 
 from __future__ import annotations
 
@@ -14,20 +14,28 @@ from typing import Any
 import numpy as np
 
 from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.embedded import postings_file
+from vectorhouse.index.embedded.attributes import FileAttributes
+from vectorhouse.index.embedded.cache import RowSource, VectorCache
 from vectorhouse.index.embedded.keywords import KeywordMatches, KeywordPostings
 from vectorhouse.index.embedded.schema import SCHEMA, fts_match
-from vectorhouse.index.embedded.vectors import Ann, StoreVectors
-from vectorhouse.index.filters import Filter, matches
+from vectorhouse.index.embedded.vectors import StoreVectors
+from vectorhouse.index.filters import Filter
 from vectorhouse.index.text import bm25_idf, keyword_terms
 from vectorhouse.index.tokens import TOKENIZE
 
 log = logging.getLogger("vectorhouse.index")
 
 class EmbeddedIndex:
-    """Durable in SQLite (the source of truth); the vector snapshots and HNSW graphs are caches."""
+    """Durable in SQLite (the source of truth); the vector buffers and HNSW graphs are caches.
+
+    A store's graph exists once it holds more than `exact_search_max_chunks` chunks, is kept in step
+    with every write, and is saved under `<index>.hnsw/<store>/` (at close, and in the background
+    once `graph_save_changes` rows changed); a restart loads it and catches up on what changed since.
+    """
 
     def __init__(self, path: Path, exact_search_max_chunks: int = 20000,
-                 keyword_postings_max_chunks: int = 50000) -> None:
+                 keyword_postings_max_chunks: int = 2_000_000, graph_save_changes: int = 50000) -> None:
         # Each store's vectors have its own model's dimension, read off its rows.
         self.path = path
         self.exact_search_max_chunks = exact_search_max_chunks
@@ -38,8 +46,12 @@ class EmbeddedIndex:
         self._keywords_state = "cold"
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._vectors: dict[str, StoreVectors] = {}
-        self._ann: dict[str, Ann] = {}
+        self._postings_path = path.with_name(path.name + ".postings.npz")
+        self._keywords_saved: object = None  # the postings state last written to _postings_path
+        self._attributes = FileAttributes(self._read_attributes)
+        rows = RowSource(self._read_rows, self._read_owners, self._read_vectors)
+        self._cache = VectorCache(path.with_name(path.name + ".hnsw"), rows, self._lock,
+                                  exact_search_max_chunks, graph_save_changes)
         conn = self._conn()
         had_chunk_owners = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_owners'"
@@ -49,6 +61,11 @@ class EmbeddedIndex:
             conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) SELECT id, store_id, file_id FROM chunks")
         if conn.execute("SELECT 1 FROM chunk_owners LIMIT 1").fetchone():
             self._start_loading_keywords()  # on a restart, ready before the first searches come
+            stores = [r[0] for r in conn.execute("SELECT DISTINCT store_id FROM chunk_owners")]
+            threading.Thread(target=self._cache.warm_up, args=(stores,), name="vectorhouse-vectors",
+                             daemon=True).start()
+        else:
+            self._cache.warm.set()
 
     # -- connections -------------------------------------------------------------------------
 
@@ -90,29 +107,27 @@ class EmbeddedIndex:
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
         with self._lock:
-            cached = self._vectors.get(store_id)
-            if chunks and cached is not None and len(cached.ids) and \
-                    cached.matrix.shape[1] != np.asarray(chunks[0].vector).shape[-1]:
-                raise ValueError(f"store {store_id} holds {cached.matrix.shape[1]}-dimensional vectors, got "
-                                 f"{np.asarray(chunks[0].vector).shape[-1]}")
+            matrix = np.stack([np.asarray(c.vector, dtype=np.float32).reshape(-1) for c in chunks]) if chunks \
+                else None
+            if matrix is not None:
+                self._cache.check_dimension(store_id, matrix.shape[1])
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for sql, params in self._delete_steps("store_id = ? AND file_id = ?", (store_id, file_id)):
                     conn.execute(sql, params)
-                new_ids: list[int] = []
-                for chunk in chunks:
-                    vector = np.asarray(chunk.vector, dtype=np.float32)
-                    cur = conn.execute(
-                        "INSERT INTO chunks(store_id, file_id, position, text, tokens, vector) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (store_id, file_id, chunk.position, chunk.text, chunk.tokens, vector.tobytes()),
-                    )
-                    row_id = int(cur.lastrowid or 0)
-                    new_ids.append(row_id)
-                    conn.execute("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)", (row_id, chunk.text))
-                    conn.execute("INSERT INTO chunk_owners(id, store_id, file_id) VALUES (?, ?, ?)",
-                                 (row_id, store_id, file_id))
+                first = self._next_ids(conn, len(chunks))
+                new_ids = list(range(first, first + len(chunks)))
+                conn.executemany(
+                    "INSERT INTO chunks(id, store_id, file_id, position, text, tokens, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(row_id, store_id, file_id, c.position, c.text, c.tokens, matrix[i].tobytes())  # type: ignore[index]
+                     for i, (row_id, c) in enumerate(zip(new_ids, chunks, strict=True))],
+                )
+                conn.executemany("INSERT INTO chunks_fts(rowid, text) VALUES (?, ?)",
+                                 [(row_id, c.text) for row_id, c in zip(new_ids, chunks, strict=True)])
+                conn.executemany("INSERT INTO chunk_owners(id, store_id, file_id) VALUES (?, ?, ?)",
+                                 [(row_id, store_id, file_id) for row_id in new_ids])
                 conn.execute(
                     "INSERT OR REPLACE INTO file_attributes(store_id, file_id, attributes) VALUES (?, ?, ?)",
                     (store_id, file_id, json.dumps(attributes) if attributes is not None else None),
@@ -124,33 +139,19 @@ class EmbeddedIndex:
             self._keywords.remove(store_id, file_id)
             self._keywords.add(store_id, file_id, [(row_id, c.text) for row_id, c in zip(new_ids, chunks, strict=True)])
             self._check_keywords_size()
-            if store_id in self._vectors:
-                self._drop_file_from_cache(store_id, file_id)
-                if chunks:
-                    matrix = np.stack([np.asarray(c.vector, dtype=np.float32) for c in chunks])
-                    ids = np.asarray(new_ids, dtype=np.int64)
-                    old = self._vectors[store_id]
-                    self._vectors[store_id] = StoreVectors(
-                        np.concatenate([old.ids, ids]),
-                        np.concatenate([old.file_ids, np.full(len(ids), file_id, dtype=object)]),
-                        np.concatenate([old.matrix, matrix]) if len(old.ids) else matrix,
-                        (old.total if len(old.ids) else 0.0) + matrix.sum(axis=0, dtype=np.float64),
-                    )
-                    if store_id in self._ann:
-                        self._ann[store_id].add(matrix, ids)
+            self._attributes.written(store_id, file_id, attributes)
+            self._cache.dropped(store_id, file_id)
+            if matrix is not None:
+                self._cache.added(store_id, file_id, np.asarray(new_ids, dtype=np.int64), matrix)
 
-    def _drop_file_from_cache(self, store_id: str, file_id: str) -> None:
-        old = self._vectors.get(store_id)
-        if old is None:
-            return
-        gone = old.file_ids == file_id
-        if not gone.any():
-            return
-        if store_id in self._ann:
-            self._ann[store_id].remove(old.ids[gone])
-        keep = ~gone
-        self._vectors[store_id] = StoreVectors(old.ids[keep], old.file_ids[keep], old.matrix[keep],
-                                                old.total - old.matrix[gone].sum(axis=0, dtype=np.float64))
+    @staticmethod
+    def _next_ids(conn: sqlite3.Connection, count: int) -> int:
+        """The first of `count` fresh chunk ids: never one used before, even by a deleted chunk (the
+        HNSW graphs label nodes by id)."""
+        row = conn.execute("SELECT value FROM counters WHERE name = 'chunk_id'").fetchone()
+        last = row[0] if row else conn.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
+        conn.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('chunk_id', ?)", (last + count,))
+        return int(last) + 1
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._lock:
@@ -161,7 +162,8 @@ class EmbeddedIndex:
                     ("DELETE FROM file_attributes WHERE store_id = ? AND file_id = ?", (store_id, file_id)),
                 ]
             )
-            self._drop_file_from_cache(store_id, file_id)
+            self._attributes.deleted(store_id, file_id)
+            self._cache.dropped(store_id, file_id)
             self._keywords_removed(store_id, file_id)
 
     def _keywords_removed(self, store_id: str, file_id: str | None) -> None:
@@ -177,8 +179,8 @@ class EmbeddedIndex:
                     ("DELETE FROM file_attributes WHERE store_id = ?", (store_id,)),
                 ]
             )
-            self._vectors.pop(store_id, None)
-            self._ann.pop(store_id, None)
+            self._attributes.deleted(store_id, None)
+            self._cache.drop_store(store_id)
             self._keywords_removed(store_id, None)
 
     def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
@@ -190,47 +192,46 @@ class EmbeddedIndex:
                 )
             ]
         )
+        self._attributes.written(store_id, file_id, attributes, only_if_held=True)
 
     # -- reads -------------------------------------------------------------------------------
 
-    def _snapshot(self, store_id: str) -> StoreVectors:
-        with self._lock:
-            snap = self._vectors.get(store_id)
-            if snap is None:
-                rows = self._conn().execute(
-                    "SELECT id, file_id, vector FROM chunks WHERE store_id = ? ORDER BY id", (store_id,)
-                ).fetchall()
-                if rows:
-                    # One model per store, so every row has the first row's dimension.
-                    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
-                        len(rows), len(rows[0][2]) // 4
-                    )
-                    snap = StoreVectors(
-                        np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-                        np.array([r[1] for r in rows], dtype=object),
-                        matrix,
-                        matrix.sum(axis=0, dtype=np.float64),
-                    )
-                else:
-                    snap = StoreVectors.empty(0)
-                self._vectors[store_id] = snap
-            return snap
-
-    def _ann_for(self, store_id: str, snap: StoreVectors) -> Ann:
-        with self._lock:
-            ann = self._ann.get(store_id)
-            if ann is None:
-                ann = self._ann[store_id] = Ann(snap)
-            return ann
-
-    def _allowed_files(self, store_id: str, filter: Filter | None) -> set[str] | None:
-        """The files that pass the filter (None = no filter, every file)."""
-        if filter is None:
-            return None
+    def _read_rows(self, store_id: str) -> tuple[np.ndarray, list[str], np.ndarray]:
         rows = self._conn().execute(
+            "SELECT id, file_id, vector FROM chunks WHERE store_id = ? ORDER BY id", (store_id,)
+        ).fetchall()
+        if not rows:
+            return np.empty(0, np.int64), [], np.empty((0, 0), np.float32)
+        # One model per store, so every row has the first row's dimension; copied: the buffer grows in place.
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(
+            len(rows), len(rows[0][2]) // 4).copy()
+        return np.fromiter((r[0] for r in rows), np.int64, count=len(rows)), [r[1] for r in rows], matrix
+
+    def _read_owners(self, store_id: str) -> tuple[np.ndarray, list[str]]:
+        rows = self._conn().execute(
+            "SELECT id, file_id FROM chunk_owners WHERE store_id = ? ORDER BY id", (store_id,)).fetchall()
+        return np.fromiter((r[0] for r in rows), np.int64, count=len(rows)), [r[1] for r in rows]
+
+    def _read_vectors(self, ids: np.ndarray) -> np.ndarray:
+        found = dict(self._conn().execute(
+            "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids.tolist()),)))
+        return np.stack([np.frombuffer(found[i], np.float32) for i in ids.tolist()])
+
+    def _snapshot(self, store_id: str) -> StoreVectors:
+        return self._cache.view(store_id)
+
+    def save_graphs(self) -> None:
+        """Save every HNSW graph with unsaved changes (close does; benchmarks and tests may)."""
+        self._cache.save_all()
+
+    def _read_attributes(self, store_id: str) -> list[tuple[str, str | None]]:
+        return self._conn().execute(
             "SELECT file_id, attributes FROM file_attributes WHERE store_id = ?", (store_id,)
         ).fetchall()
-        return {fid for fid, raw in rows if matches(filter, json.loads(raw) if raw else None, fid)}
+
+    def _allowed_files(self, store_id: str, filter: Filter | None) -> frozenset[str] | None:
+        """The files that pass the filter (None = no filter, every file)."""
+        return self._attributes.selected(store_id, filter)
 
     def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
         """The store's files whose chunks hold every word (each anywhere in the file), by FTS5."""
@@ -247,26 +248,9 @@ class EmbeddedIndex:
         return found or set()
 
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
-        snap = self._snapshot(store_id)
-        allowed_files = self._allowed_files(store_id, filter)
-        mask = None if allowed_files is None else snap.rows_of(allowed_files)
-        candidates = len(snap.ids) if mask is None else int(mask.sum())
-        if candidates == 0:
-            return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if candidates <= self.exact_search_max_chunks:
-            ids = snap.ids if mask is None else snap.ids[mask]
-            matrix = snap.matrix if mask is None else snap.matrix[mask]
-            scores = matrix @ query
-            top = min(k, len(scores))
-            best = np.argpartition(-scores, top - 1)[:top]
-            best = best[np.lexsort((ids[best], -scores[best]))]
-            found = [(int(ids[i]), float(scores[i])) for i in best]
-        else:
-            allowed_ids = None if mask is None else set(snap.ids[mask].tolist())
-            labels, sims = self._ann_for(store_id, snap).query(query, min(k, candidates), allowed_ids)
-            found = [(int(label), float(sim)) for label, sim in zip(labels, sims, strict=True)]
-        return self._hits(found)
+        return self._hits(self._cache.search(store_id, query, k, self._allowed_files(store_id, filter),
+                                             self.exact_search_max_chunks))
 
     def _hits(self, found: Sequence[tuple[int, float]]) -> list[Hit]:
         if not found:
@@ -287,7 +271,7 @@ class EmbeddedIndex:
 
     def mean_vector(self, store_id: str) -> np.ndarray | None:
         snap = self._snapshot(store_id)
-        return (snap.total / len(snap.ids)).astype(np.float32) if len(snap.ids) else None
+        return (snap.total / snap.live).astype(np.float32) if snap.live else None
 
     def keyword_matches(self, store_id: str, query: str) -> KeywordMatches | None:
         """Every chunk of the store matching the query with its BM25, and each term's IDF, from the
@@ -325,10 +309,9 @@ class EmbeddedIndex:
             return {}
         ids = np.array([r[0] for r in rows], np.int64)
         snap = self._snapshot(store_id)
-        at = np.minimum(np.searchsorted(snap.ids, ids), max(len(snap.ids) - 1, 0))
-        known = snap.ids[at] == ids if len(snap.ids) else np.zeros(len(ids), bool)
+        at, known = snap.positions(ids)
         cosines = np.zeros(len(ids))
-        cosines[known] = snap.matrix[at[known]] @ np.asarray(vector, dtype=np.float32).reshape(-1)
+        cosines[known] = snap.matrix[at] @ np.asarray(vector, dtype=np.float32).reshape(-1)
         keyword = self._keyword_scores(store_id, keyword_terms(query), ids)
         return {
             (r[1], r[2]): (float(cosines[i]), keyword.get(r[0], 0.0))
@@ -341,7 +324,7 @@ class EmbeddedIndex:
             return {}
         found = self._keywords.matches(store_id, terms)
         if found is not None:
-            wanted = np.isin(found.ids, ids)
+            wanted = np.isin(found.ids, ids, kind="table")  # O(matches), not a sort of every match
             return dict(zip(found.ids[wanted].tolist(), found.scores[wanted].tolist(), strict=True))
         rows = self._conn().execute(
             "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
@@ -377,16 +360,28 @@ class EmbeddedIndex:
                     self._keywords_state = "too_big"
                     return
                 self._keywords.start_loading()
-            snapshot = self._keywords.load(self._conn())  # searches and writes go on meanwhile
+            saved = postings_file.read(self._postings_path)
+            snapshot = self._keywords.load(self._conn(), saved)  # searches and writes go on meanwhile
             with self._lock:
                 self._keywords.finish_loading(snapshot)
                 self._keywords_state = "ready"
                 self._check_keywords_size()
+            if saved is None:
+                self._save_keywords()  # so that the next start reads them back instead of from FTS5
         except Exception:
             log.exception("loading the keyword postings failed; SQLite scores keyword searches")
             with self._lock:
                 self._keywords.clear()
                 self._keywords_state = "too_big"
+
+    def _save_keywords(self) -> None:
+        state = self._keywords.state()
+        if self._keywords_state != "ready" or state is self._keywords_saved:
+            return
+        form = self._keywords.saved_form()
+        if form is not None:
+            postings_file.write(self._postings_path, form)
+            self._keywords_saved = state
 
     def _check_keywords_size(self) -> None:
         if self._keywords_state == "ready" and self._keywords.rows > self.keyword_postings_max_chunks:
@@ -430,8 +425,17 @@ class EmbeddedIndex:
 
     def ping(self) -> None:
         self._conn().execute("SELECT 1").fetchone()
+        if self._keywords_state == "loading":
+            raise RuntimeError("loading the keyword postings")
+        if not self._cache.warm.is_set():
+            raise RuntimeError(f"loading the vectors and HNSW graphs of the stores ({self._cache.loaded()} so far)")
 
     def close(self) -> None:
+        try:
+            self._cache.save_all()
+            self._save_keywords()
+        except Exception:
+            log.exception("saving the HNSW graphs or keyword postings at close failed; a restart catches up")
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -16,6 +16,7 @@ then weighs its words by its own documents, not by whatever else the index holds
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -24,11 +25,13 @@ from functools import cached_property
 
 import numpy as np
 
+from vectorhouse.index.embedded.postings_file import SavedPostings
 from vectorhouse.index.text import bm25_idf
 from vectorhouse.index.tokens import KeywordTokenizer, Occurrences, occurrences_sql
 
 K1 = 1.2
 B = 0.75
+WEIGHTS_HELD = 10_000_000  # postings whose weights are remembered (8 bytes each + positions)
 
 Postings = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -64,6 +67,15 @@ class _Segment:
     @cached_property
     def _files(self) -> tuple[np.ndarray, np.ndarray]:
         return np.unique(self.files, return_inverse=True)  # type: ignore[return-value]
+
+    @cached_property
+    def single_store(self) -> int:
+        """The one store code every row has, else -1."""
+        return int(self.stores[0]) if len(self.stores) and (self.stores == self.stores[0]).all() else -1
+
+    @cached_property
+    def all_alive(self) -> bool:
+        return bool(self.alive.all())
 
     def rows_of(self, files: set[str]) -> np.ndarray:
         """Boolean mask of the rows that belong to `files` (one test per distinct file, not per row)."""
@@ -153,6 +165,9 @@ class KeywordPostings:
         # scores of vector-only candidates); they hold while the snapshot is the same object.
         self._recent: dict[tuple[str, tuple[str, ...]], tuple[_Snapshot, KeywordMatches]] = {}
         self._recent_lock = threading.Lock()
+        self._weighed: dict[tuple[int, str, int], tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int]]] = {}
+        self._weighed_size = 0
+        self._file_masks: dict[tuple[int, int], tuple[_Segment, set[str] | frozenset[str], np.ndarray]] = {}
 
     @property
     def rows(self) -> int:
@@ -176,25 +191,63 @@ class KeywordPostings:
         self._snapshot = None
         self._pending = []
 
-    def load(self, conn: sqlite3.Connection) -> _Snapshot:
-        """Every row's terms, read from the FTS5 index itself in one read transaction."""
+    def load(self, conn: sqlite3.Connection, saved: SavedPostings | None = None) -> _Snapshot:
+        """Every row's terms: from a save caught up with the table (rows written or deleted since), else
+        read from the FTS5 index itself; in one read transaction."""
         conn.execute(
             "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_terms USING fts5vocab(main, chunks_fts, 'instance')"
         )
         conn.execute("BEGIN")
         try:
             rows = conn.execute("SELECT id, store_id, file_id FROM chunk_owners ORDER BY id").fetchall()
-            occurrences = conn.execute(occurrences_sql("temp.chunk_terms")).fetchall()
+            if saved is None:
+                segments = [self._segment(rows, conn.execute(occurrences_sql("temp.chunk_terms")).fetchall())]
+            else:
+                segments = self._caught_up(conn, saved, rows)
         finally:
             conn.execute("COMMIT")
-        segment = self._segment(rows, occurrences)
-        codes = np.unique(segment.stores)
+        segments = [s for s in segments if s.alive.any()]
+        stores = np.concatenate([s.stores[s.alive] for s in segments]) if segments else np.empty(0, np.int32)
+        lengths = np.concatenate([s.lengths[s.alive] for s in segments]) if segments else np.empty(0)
+        codes = np.unique(stores)
         return _Snapshot(
-            (segment,) if len(segment.ids) else (), len(segment.ids),
-            {int(c): int(n) for c, n in zip(codes, np.bincount(segment.stores)[codes], strict=True)},
-            {int(c): float(t) for c, t in
-             zip(codes, np.bincount(segment.stores, weights=segment.lengths)[codes], strict=True)},
+            tuple(segments), len(stores),
+            {int(c): int(n) for c, n in zip(codes, np.bincount(stores)[codes], strict=True)},
+            {int(c): float(t) for c, t in zip(codes, np.bincount(stores, weights=lengths)[codes], strict=True)},
         )
+
+    def _caught_up(self, conn: sqlite3.Connection, saved: SavedPostings,
+                   rows: list[tuple[int, str, str]]) -> list[_Segment]:
+        """The saved segment with the rows deleted since marked dead, plus a segment of the rows added."""
+        stores = np.fromiter((self._code(s) for s in saved.stores), np.int32, count=len(saved.stores))
+        segment = _Segment(saved.ids, stores, np.array(saved.files, dtype=object), saved.lengths,
+                           np.ones(len(saved.ids), bool), saved.postings)
+        current = np.fromiter((r[0] for r in rows), np.int64, count=len(rows))
+        segment = replace(segment, alive=np.isin(saved.ids, current, assume_unique=True))
+        added = [rows[i] for i in np.flatnonzero(np.isin(current, saved.ids, assume_unique=True, invert=True))]
+        if not added:
+            return [segment]
+        texts = conn.execute("SELECT id, text FROM chunks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+                             (json.dumps([r[0] for r in added]),)).fetchall()
+        return [segment, self._segment(added, self._tokenizer.occurrences(texts))]
+
+    def saved_form(self) -> SavedPostings | None:
+        """The live rows and their postings as one segment, for `postings_file.write`."""
+        snap = self._snapshot
+        if snap is None:
+            return None
+        merged: _Segment | None = None
+        for segment in snap.segments:
+            merged = segment.live() if merged is None else _Segment.merge(merged, segment)
+        if merged is None:
+            return SavedPostings(np.empty(0, np.int64), [], [], np.empty(0), {})
+        names = {code: name for name, code in self._stores.items()}
+        return SavedPostings(merged.ids, [names[int(c)] for c in merged.stores], list(merged.files), merged.lengths,
+                             merged.postings)
+
+    def state(self) -> object:
+        """A token that is the same object until the postings change (a save is skipped if it is)."""
+        return self._snapshot
 
     def finish_loading(self, snapshot: _Snapshot) -> None:
         pending, self._pending = self._pending or [], None
@@ -278,38 +331,78 @@ class KeywordPostings:
         if code is None or store_rows <= 0:
             return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
         avgdl = snap.store_tokens[code] / store_rows
-        idfs: list[float] = []
-        rows_with: list[int] = []
-        for term in terms:
-            hits = 0
-            for s in snap.segments:
-                if term in s.postings:
-                    positions = s.postings[term][0]
-                    hits += int((s.alive[positions] & (s.stores[positions] == code)).sum())
-            idfs.append(bm25_idf(store_rows, hits))
-            rows_with.append(hits)
+        weighed = [[self._weights(segment, term, code, avgdl) for term in terms] for segment in snap.segments]
+        rows_with = [sum(w[i][2] for w in weighed) for i in range(len(terms))]
+        idfs = [bm25_idf(store_rows, hits) for hits in rows_with]
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
-        for segment in snap.segments:
-            scores = np.zeros(len(segment.ids), np.float64)
-            matched = np.zeros(len(segment.ids), bool)
-            for term, idf in zip(terms, idfs, strict=True):
-                posting = segment.postings.get(term)
-                if posting is None:
-                    continue
-                positions, freqs = posting
-                tf = freqs.astype(np.float64)
-                length = segment.lengths[positions]
-                # Written as FTS5's C expression, operation for operation, so the doubles agree.
-                scores[positions] += idf * ((tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl)))
-                matched[positions] = True
-            wanted = matched & segment.alive & (segment.stores == code)
+        for segment, weights in zip(snap.segments, weighed, strict=True):
+            held = [(positions, idf * weight) for idf, (positions, weight, _) in zip(idfs, weights, strict=True)
+                    if len(positions)]
+            if not held:
+                found_ids.append(np.empty(0, np.int64))
+                found_scores.append(np.empty(0, np.float64))
+                continue
+            # One pass over every posting; each row's terms are summed in query order, as += per term would.
+            scores = np.bincount(np.concatenate([p for p, _ in held]), weights=np.concatenate([c for _, c in held]),
+                                 minlength=len(segment.ids))
+            wanted = scores > 0  # every held term adds at least 1e-6 * a positive weight
+            if not self._whole_and_one_store(segment, code):
+                wanted &= segment.alive & (segment.stores == code)
             if allowed_files is not None:
-                wanted &= segment.rows_of(allowed_files)
+                wanted &= self._rows_of(segment, allowed_files)
             rows = np.flatnonzero(wanted)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
         return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), idfs, rows_with, store_rows)
+
+    def _weights(self, segment: _Segment, term: str, code: int,
+                 avgdl: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """(positions, BM25 weight without the IDF, rows of the store holding it) of one term in one
+        segment, remembered while the segment and the store's average length stay the same: a question
+        of nine words reads ~400k postings at a million chunks, and the weights are most of the work."""
+        key = (id(segment), term, code)
+        with self._recent_lock:
+            held = self._weighed.get(key)
+        if held is not None and held[0] is segment and held[1] == avgdl:
+            return held[2]
+        posting = segment.postings.get(term)
+        if posting is None:
+            found: tuple[np.ndarray, np.ndarray, int] = (np.empty(0, np.int32), np.empty(0), 0)
+        else:
+            positions, freqs = posting
+            if not self._whole_and_one_store(segment, code):
+                mine = segment.alive[positions] & (segment.stores[positions] == code)
+                positions, freqs = positions[mine], freqs[mine]
+            tf = freqs.astype(np.float64)
+            length = segment.lengths[positions]
+            # Written as FTS5's C expression, operation for operation, so the doubles agree.
+            found = (positions, (tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl)), len(positions))
+        with self._recent_lock:
+            self._weighed[key] = (segment, avgdl, found)
+            self._weighed_size += len(found[0])
+            while self._weighed_size > WEIGHTS_HELD and len(self._weighed) > 1:
+                oldest = next(iter(self._weighed))
+                self._weighed_size -= len(self._weighed.pop(oldest)[2][0])
+        return found
+
+    def _rows_of(self, segment: _Segment, files: set[str] | frozenset[str]) -> np.ndarray:
+        """segment.rows_of(files), remembered for the same segment and selection (a repeated filter)."""
+        key = (id(segment), id(files))
+        held = self._file_masks.get(key)
+        if held is not None and held[0] is segment and held[1] is files:
+            return held[2]
+        mask = segment.rows_of(set(files))
+        with self._recent_lock:
+            self._file_masks[key] = (segment, files, mask)
+            while len(self._file_masks) > 16:
+                del self._file_masks[next(iter(self._file_masks))]
+        return mask
+
+    @staticmethod
+    def _whole_and_one_store(segment: _Segment, code: int) -> bool:
+        """True when every row of the segment is live and the store's: no row needs masking."""
+        return segment.single_store == code and segment.all_alive
 
     def search(self, store_id: str, words: Sequence[str], k: int,
                allowed_files: set[str] | None) -> list[tuple[int, float]] | None:

@@ -1,4 +1,4 @@
-"""The embedded backend's SQLite tables (chunks, their FTS5 index, owners, file attributes) and FTS5 query text."""
+"""The embedded backend's SQLite tables (chunks, FTS5 index, owners, id counter, file attributes) and FTS5 queries."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
 -- owner, and reading them from the wide chunks rows (text and vector) took twice as long as the
 -- search itself (5.9 ms against 3.1 ms per query at SciFact size).
 CREATE TABLE IF NOT EXISTS chunk_owners (id INTEGER PRIMARY KEY, store_id TEXT NOT NULL, file_id TEXT NOT NULL);
+-- The last chunk id handed out: ids are never reused, since the HNSW graphs label nodes by id.
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS file_attributes (
     store_id TEXT NOT NULL,
     file_id TEXT NOT NULL,
