@@ -54,6 +54,9 @@ class VectorCache:
 
     def buffer(self, store_id: str) -> StoreBuffer:
         """The store's rows, read from SQLite the first time (with its graph, when it is big enough)."""
+        buffer = self._buffers.get(store_id)
+        if buffer is not None:  # no lock: a search must not wait for a writer or a graph being saved
+            return buffer
         with self._lock:
             buffer = self._buffers.get(store_id)
             if buffer is None:
@@ -150,6 +153,9 @@ class VectorCache:
 
     def graph(self, store_id: str) -> Ann:
         """The store's graph: in memory, else the saved one caught up with the rows, else built now."""
+        ann = self._graphs.get(store_id)
+        if ann is not None:
+            return ann
         with self._lock:
             ann = self._graphs.get(store_id)
             if ann is None:
