@@ -104,9 +104,10 @@ def _write_all(service: Vectorhouse, store_id: str, file_ids: list[str], chunks:
     def write(first: int) -> None:
         for number in range(first, len(file_ids), writers):
             rows = range(number * per_file, min((number + 1) * per_file, len(chunks)))
+            texts = [chunks.text(i) for i in rows]
             service.index.upsert(store_id, file_ids[number], [
-                Chunk(position=p, text=chunks.text(i), tokens=len(chunks.text(i).split()), vector=chunks.vectors[i])
-                for p, i in enumerate(rows)
+                Chunk(position=p, text=text, tokens=len(text.split()), vector=chunks.vectors[i])
+                for p, (i, text) in enumerate(zip(rows, texts, strict=True))
             ], {"bucket": number % BUCKETS})
             done[0] += len(rows)
 
@@ -131,7 +132,7 @@ def _catalog_rows(service: Vectorhouse, store_id: str, file_ids: list[str], chun
     now = int(time.time())
     with service.catalog.transaction() as conn:
         for start in range(0, len(file_ids), 5000):
-            batch = list(enumerate(file_ids))[start:start + 5000]
+            batch = list(enumerate(file_ids[start:start + 5000], start))
             conn.execute(files.insert(), [
                 {"id": fid, "created_at": now, "filename": f"scale-{n}.txt", "purpose": "assistants",
                  "bytes": 0, "sha256": "0" * 64, "project_id": DEFAULT_PROJECT_ID} for n, fid in batch])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vectorhouse.index.embedded.memo import SameObjects
 from vectorhouse.index.embedded.vectors import Ann, StoreBuffer, StoreVectors
 
 log = logging.getLogger("vectorhouse.index")
@@ -49,7 +50,7 @@ class VectorCache:
         self._graphs: dict[str, Ann] = {}
         self._saving = threading.Event()
         self.warm = threading.Event()
-        self._masks: dict[tuple[str, int], tuple[StoreVectors, frozenset[str], np.ndarray]] = {}
+        self._masks: SameObjects[np.ndarray] = SameObjects()
         self.graphs_built = self.graphs_loaded = 0  # since this process started
 
     def buffer(self, store_id: str) -> StoreBuffer:
@@ -102,7 +103,7 @@ class VectorCache:
         """The k nearest (chunk id, cosine) among the rows of `files` (None: every row): an exact scan up
         to `exact_max` candidates, else through the graph."""
         snap = self.view(store_id)
-        mask = self._rows_of(store_id, snap, files)
+        mask = self._rows_of(snap, files)
         candidates = snap.live if files is None else int(mask.sum())
         if candidates == 0:
             return []
@@ -136,20 +137,13 @@ class VectorCache:
                 return labels[passing][:k], sims[passing][:k]
         return ann.query(query, k, set(snap.ids[mask].tolist()))
 
-    def _rows_of(self, store_id: str, snap: StoreVectors, files: frozenset[str] | None) -> np.ndarray:
+    def _rows_of(self, snap: StoreVectors, files: frozenset[str] | None) -> np.ndarray:
         """snap.rows_of(files), remembered for the same snapshot and selection (a repeated filter)."""
         if files is None:
             return snap.rows_of(None)
-        key = (store_id, id(files))
-        held = self._masks.get(key)
-        if held is not None and held[0] is snap and held[1] is files:
-            return held[2]
-        mask = snap.rows_of(files)
-        with self._lock:
-            self._masks[key] = (snap, files, mask)
-            while len(self._masks) > 16:
-                del self._masks[next(iter(self._masks))]
-        return mask
+        # Keyed by the view's small arrays, not the view: a remembered mask must not pin a matrix the
+        # buffer has outgrown. Every write makes new views of both.
+        return self._masks.get((snap.codes, snap.alive, files), lambda: snap.rows_of(files))
 
     def graph(self, store_id: str) -> Ann:
         """The store's graph: in memory, else the saved one caught up with the rows, else built now."""
@@ -198,7 +192,7 @@ class VectorCache:
         buffer = self._buffers.get(store_id)
         if buffer is None:
             return
-        ids, _ = buffer.drop_file(file_id)
+        ids = buffer.drop_file(file_id)
         ann = self._graphs.get(store_id)
         if ann is not None and len(ids):
             ann.remove(ids)

@@ -25,6 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
+from vectorhouse.index.embedded.memo import SameObjects
 from vectorhouse.index.embedded.postings_file import SavedPostings
 from vectorhouse.index.text import bm25_idf
 from vectorhouse.index.tokens import KeywordTokenizer, Occurrences, occurrences_sql
@@ -167,7 +168,7 @@ class KeywordPostings:
         self._recent_lock = threading.Lock()
         self._weighed: dict[tuple[int, str, int], tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int]]] = {}
         self._weighed_size = 0
-        self._file_masks: dict[tuple[int, int], tuple[_Segment, set[str] | frozenset[str], np.ndarray]] = {}
+        self._file_masks: SameObjects[np.ndarray] = SameObjects()
 
     @property
     def rows(self) -> int:
@@ -350,7 +351,9 @@ class KeywordPostings:
             if not self._whole_and_one_store(segment, code):
                 wanted &= segment.alive & (segment.stores == code)
             if allowed_files is not None:
-                wanted &= self._rows_of(segment, allowed_files)
+                # Remembered for the same segment and selection (a repeated filter).
+                wanted &= self._file_masks.get((segment, allowed_files),
+                                               lambda s=segment: s.rows_of(set(allowed_files)))
             rows = np.flatnonzero(wanted)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
@@ -385,19 +388,6 @@ class KeywordPostings:
                 oldest = next(iter(self._weighed))
                 self._weighed_size -= len(self._weighed.pop(oldest)[2][0])
         return found
-
-    def _rows_of(self, segment: _Segment, files: set[str] | frozenset[str]) -> np.ndarray:
-        """segment.rows_of(files), remembered for the same segment and selection (a repeated filter)."""
-        key = (id(segment), id(files))
-        held = self._file_masks.get(key)
-        if held is not None and held[0] is segment and held[1] is files:
-            return held[2]
-        mask = segment.rows_of(set(files))
-        with self._recent_lock:
-            self._file_masks[key] = (segment, files, mask)
-            while len(self._file_masks) > 16:
-                del self._file_masks[next(iter(self._file_masks))]
-        return mask
 
     @staticmethod
     def _whole_and_one_store(segment: _Segment, code: int) -> bool:

@@ -118,22 +118,22 @@ class StoreBuffer:
         self._live += len(ids)
         self._view = self._make_view(end)
 
-    def drop_file(self, file_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """Delete a file's rows; returns their ids and vectors."""
+    def drop_file(self, file_id: str) -> np.ndarray:
+        """Delete a file's rows; returns their ids."""
         code = self._files.get(file_id)
         rows = self._rows.pop(code, None) if code is not None else None
         if rows is None or not len(rows):
-            return np.empty(0, np.int64), np.empty((0, self.dimension), np.float32)
-        ids, vectors = self._ids[rows].copy(), self._matrix[rows].copy()
+            return np.empty(0, np.int64)
+        ids = self._ids[rows].copy()
         self._alive[rows] = False  # readers see the rows go at once: the hits they drop are deleted chunks
-        self._total = self._total - vectors.sum(axis=0, dtype=np.float64)
+        self._total = self._total - self._matrix[rows].sum(axis=0, dtype=np.float64)
         self._live -= len(rows)
         n = len(self._view.ids)
         if n - self._live > max(1024, COMPACT_SHARE * n):
             self._compact(n)
         else:
             self._view = self._make_view(n)
-        return ids, vectors
+        return ids
 
     def _compact(self, n: int) -> None:
         keep = np.flatnonzero(self._alive[:n])
