@@ -53,7 +53,7 @@ def test_bench_search_then_fusion_on_the_same_data_dir(tiny: Path, tmp_path: Pat
 
     assert main(["bench", "fusion", str(tiny), "--data-dir", str(data_dir)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert "embedding model all-MiniLM-L6-v2" in table[0]
+    assert "embedding model all-MiniLM-L6-v2-int8" in table[0]
     assert "test (2)" in table[1] and "train (1)" in table[1]  # judged queries per split
     rows = {name.strip(): [float(x) for x in values] for name, *values in (line.rsplit(None, 2) for line in table[2:])}
     served = rows["served (search/hybrid.py over the index): cosine from the store's mean, s/(s+all idf), 0.5/0.5"]
@@ -67,7 +67,7 @@ def test_bench_quality_reports_every_mode_and_the_rrf_reference(tiny: Path, tmp_
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "quality", str(tiny), "--data-dir", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
-    assert "embedding model all-MiniLM-L6-v2" in out
+    assert "embedding model all-MiniLM-L6-v2-int8" in out
     rows = dict(re.findall(r"^\| ([a-z_ ()]+) \| ([0-9.]+) \|", out, re.MULTILINE))
     assert set(rows) == {"hybrid (default)", "semantic", "full_text", "rrf (reference)"}
     assert float(rows["hybrid (default)"]) == pytest.approx(1.0) and float(rows["rrf (reference)"]) > 0.5
@@ -114,3 +114,15 @@ def test_bench_scale_fills_a_store_through_the_index_and_measures_it_over_http(
     assert list((data / "index.db.hnsw").glob("*/graph.bin"))
     log = (tmp_path / "scale-scale-server.log").read_text()
     assert "HNSW graph of" in log and " built:" not in log
+
+
+def test_bench_embed_compares_two_models_side_by_side(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "embed", str(tiny), "--compare", "all-MiniLM-L6-v2", "--group", "2"]) == 0
+    out = capsys.readouterr().out
+    assert _number(out, "chunks") == 5 and "calls of             2 chunks, the models alternating" in out
+    assert re.findall(r"^embedding model +(\S+)$", out, re.MULTILINE) == ["all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2"]
+    seconds = [float(x) for x in re.findall(r"^embed seconds +([0-9.]+)$", out, re.MULTILINE)]
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    assert _number(out, "time ratio") > 0  # (seconds printed to 0.01 s: too coarse to recompute it here)
+    # The default int8 model against fp32: close, not identical.
+    assert 0.97 <= _number(out, "cosine min") <= _number(out, "cosine mean") < 0.9999

@@ -56,6 +56,23 @@ def test_reference_across_replica_sessions(reference: tuple[list[str], np.ndarra
     assert ((got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)).min() >= 0.9999
 
 
+def test_int8_stays_close_to_fp32_and_is_really_quantised(embedder: LocalEmbedder,
+                                                            reference: tuple[list[str], np.ndarray]) -> None:
+    int8 = LocalEmbedder(precision="int8")
+    assert int8.name == "all-MiniLM-L6-v2-int8" and int8.dimension == 384 and int8.max_tokens == 256
+    texts, expected = reference
+    passages = [f"{text} " * 8 for text in texts]  # chunk-length texts besides the short reference ones
+    for batch in (texts, passages):
+        cosines = (int8.embed(batch) * embedder.embed(batch)).sum(axis=1)
+        assert cosines.mean() >= 0.99 and cosines.min() >= 0.97, cosines
+    # Not the fp32 graph under another name: quantised weights move every vector a little.
+    got = int8.embed(texts)
+    assert ((got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)).max() < 0.9999
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="precision"):
+        LocalEmbedder(precision="fp16")  # type: ignore[arg-type]
+
+
 def test_is_an_embedder(embedder: LocalEmbedder) -> None:
     assert isinstance(embedder, Embedder)
     assert embedder.name == "all-MiniLM-L6-v2"

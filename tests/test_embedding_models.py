@@ -91,7 +91,7 @@ def test_a_store_reports_its_model(models_server: Server, stores: dict[str, str]
     listed = {s.id: s.embedding_model for s in client.vector_stores.list(limit=100)}  # type: ignore[attr-defined]
     assert {listed[store_id] for store_id in stores.values()} == set(stores)
     plain = client.vector_stores.create(name="default")
-    assert plain.embedding_model == "all-MiniLM-L6-v2"  # type: ignore[attr-defined]
+    assert plain.embedding_model == "all-MiniLM-L6-v2-int8"  # type: ignore[attr-defined]
 
 
 def test_stores_of_different_models_and_dimensions_search_side_by_side(
@@ -154,7 +154,7 @@ def test_a_store_s_model_is_kept_when_the_default_changes(tmp_path: Path, reques
         before = client.vector_stores.search(store.id, query="insects dancing", extra_body={"search_mode": "semantic"})
     with serving("embedded", data_dir, request, {"VECTORHOUSE_EMBEDDING_MODEL": BGE}) as srv:
         client = srv.client()
-        assert client.vector_stores.retrieve(store.id).embedding_model == "all-MiniLM-L6-v2"  # type: ignore[attr-defined]
+        assert client.vector_stores.retrieve(store.id).embedding_model == "all-MiniLM-L6-v2-int8"  # type: ignore[attr-defined]
         after = client.vector_stores.search(store.id, query="insects dancing", extra_body={"search_mode": "semantic"})
         assert after.data[0].score == pytest.approx(before.data[0].score, abs=1e-5)
         assert client.vector_stores.create(name="new").embedding_model == BGE  # type: ignore[attr-defined]
@@ -168,6 +168,6 @@ def test_stores_from_before_models_keep_the_default_they_were_made_with(
     with sqlite3.connect(data_dir / "catalog.db") as catalog:  # as a catalog from before the column was used
         catalog.execute("UPDATE vector_stores SET embedding_model = NULL")
     with serving("embedded", data_dir, request) as srv:
-        assert srv.client().vector_stores.retrieve(store.id).embedding_model == "all-MiniLM-L6-v2"  # type: ignore[attr-defined]
+        assert srv.client().vector_stores.retrieve(store.id).embedding_model == "all-MiniLM-L6-v2-int8"  # type: ignore[attr-defined]
     with sqlite3.connect(data_dir / "catalog.db") as catalog:
-        assert catalog.execute("SELECT embedding_model FROM vector_stores").fetchall() == [("all-MiniLM-L6-v2",)]
+        assert catalog.execute("SELECT embedding_model FROM vector_stores").fetchall() == [("all-MiniLM-L6-v2-int8",)]

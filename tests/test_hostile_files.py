@@ -28,6 +28,7 @@ from vectorhouse.ingest.sandbox import ExtractSandbox, SandboxClosed
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.service import ingestion
 from vectorhouse.service.jobs import ClaimedJob
+from vectorhouse.service.lifecycle import Outcome
 
 MIB = 1 << 20
 TIMEOUT_S = 3
@@ -239,9 +240,10 @@ class _Recorder:
     def upsert(self, store_id: str, file_id: str, chunks: list[object], attributes: object) -> None:
         self.indexed.append(file_id)
 
-    def finish(self, job: ClaimedJob, seq: int, status: object, **values: object) -> bool:
-        self.finished[job.file_id] = (str(getattr(status, "value", status)), values.get("last_error"))
-        return False
+    def finish_all(self, outcomes: list[Outcome]) -> list[bool]:
+        for job, _, status, values in outcomes:
+            self.finished[job.file_id] = (str(getattr(status, "value", status)), values.get("last_error"))
+        return [False] * len(outcomes)
 
     def changed(self) -> None:
         pass

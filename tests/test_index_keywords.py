@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vectorhouse.index.base import Chunk
-from vectorhouse.index.embedded import EmbeddedIndex
+from vectorhouse.index.embedded import EmbeddedIndex, keywords, topk
 from vectorhouse.index.text import keyword_terms
 
 DIM = 8
@@ -60,7 +60,22 @@ def _assert_same_as_sqlite(index: EmbeddedIndex, rng: random.Random, stores: lis
     assert checked >= 50
 
 
-def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("essential", [None, 4, 40])
+def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Path, essential: int | None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """essential: the MaxScore top-k (index/embedded/topk.py) cut at that many postings of the rarest
+    terms, which on a store this small otherwise never prunes: the same hits and scores, bit for bit."""
+    pruned: list[bool] = []
+    if essential is not None:
+        monkeypatch.setattr(topk, "ESSENTIAL_POSTINGS", essential)
+        monkeypatch.setattr(topk, "MAXSCORE_MAX_TERMS", 8)  # queries here have up to 8 words
+
+        def spy(query: topk.WeighedQuery, k: int) -> list[tuple[int, float]] | None:
+            found = topk.top_k(query, k)
+            pruned.append(found is not None)
+            return found
+
+        monkeypatch.setattr(keywords, "top_k", spy)
     rng = random.Random(11)
     index = EmbeddedIndex(tmp_path / "index.db")
     stores = ["vs_a", "vs_b", "vs_c"]
@@ -98,6 +113,18 @@ def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Pat
     files["vs_b"] = []
     upsert("vs_b", "file-new")
     _assert_same_as_sqlite(index, rng, stores, files, own)
+    if essential is not None:
+        assert sum(pruned) >= 30, pruned  # the bound settled most searches without the full pass
+    for store in stores:  # what hybrid search asks besides the top k: the scale, and given rows' scores
+        for _ in range(10):
+            terms = keyword_terms(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))))
+            full = index._keywords.matches(store, terms)
+            if full is None:
+                continue
+            assert index._keywords.scale(store, terms) == (sum(full.idfs) if any(full.rows_with) else 0.0)
+            asked = np.array(rng.sample(range(1, 400), 60), np.int64)
+            expected = {int(i): float(v) for i, v in zip(full.ids, full.scores, strict=True) if i in set(asked)}
+            assert index._keywords.scores_of(store, terms, asked) == expected
     for target in (index, *own.values()):
         target.close()
 

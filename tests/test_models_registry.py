@@ -45,7 +45,7 @@ def test_a_directory_model_embeds_as_its_weights_do(tmp_path: Path) -> None:
     _minilm_directory(tmp_path, "my-minilm")
     _minilm_directory(tmp_path, "my-minilm-cls", pooling="cls", query_prefix="query: ")
     registry = ModelRegistry(tmp_path)
-    assert registry.names() == ["all-MiniLM-L6-v2", "my-minilm", "my-minilm-cls"]
+    assert registry.names() == ["all-MiniLM-L6-v2-int8", "all-MiniLM-L6-v2", "my-minilm", "my-minilm-cls"]
     mine = registry.get("my-minilm")
     assert registry.get("my-minilm") is mine  # loaded once
     expected = LocalEmbedder().embed(TEXTS)
@@ -110,7 +110,8 @@ def test_pull_from_a_repository_then_list(repository: tuple[Path, str], tmp_path
     assert "already installed" in capsys.readouterr().out
     assert main(["models", "list", "--model-dir", str(models)]) == 0
     listing = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[:-1]}
-    assert listing == {"all-MiniLM-L6-v2": "default", INT8.name: "installed", "bge-small-en-v1.5": "pullable"}
+    assert listing == {"all-MiniLM-L6-v2-int8": "default", "all-MiniLM-L6-v2": "installed", INT8.name: "installed",
+                       "bge-small-en-v1.5": "pullable"}
     assert ModelRegistry(models).get(INT8.name).dimension == 384
 
 

@@ -116,7 +116,9 @@ def test_hybrid_fuses_both_signals_of_a_candidate_only_one_search_found(client: 
     # score must still count its cosine: w_v * v + w_t * full_text score, not w_t * full_text score
     # alone, v being its cosine measured up from the store's mean cosine. Carpentry chunks, far from
     # the query, keep that mean below the tax note's cosine.
-    vs = client.vector_stores.create(name="fill")
+    # fp32 MiniLM: the store's mean cosine is recomputed here from its chunks, and an int8 model's
+    # vectors depend on the batch they were embedded in (activations are quantised per batch).
+    vs = client.vector_stores.create(name="fill", extra_body={"embedding_model": "all-MiniLM-L6-v2"})
     static = {"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}}
     texts = {
         "cooking.txt": " ".join(f"Step {i}: simmer the tomato pasta sauce with basil and garlic for dinner."

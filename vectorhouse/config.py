@@ -89,7 +89,7 @@ class Settings:
     file_time_budget_seconds: float = 600.0
     # "local" (ONNX models run here) or "openai" (the endpoint below embeds by default).
     embedder: str = "local"
-    # The model of stores created without `embedding_model`: empty = all-MiniLM-L6-v2, or with
+    # The model of stores created without `embedding_model`: empty = all-MiniLM-L6-v2-int8, or with
     # embedder=openai the endpoint's openai_embedding_model.
     embedding_model: str = ""
     # Pulled and hand-made ONNX models, one directory each (`vectorhouse models pull/list`).
@@ -153,7 +153,7 @@ class Settings:
     def default_embedding_model(self) -> str:
         if self.embedding_model:
             return self.embedding_model
-        return self.openai_embedding_model if self.embedder == "openai" else "all-MiniLM-L6-v2"
+        return self.openai_embedding_model if self.embedder == "openai" else "all-MiniLM-L6-v2-int8"
 
     @property
     def default_index(self) -> str:

@@ -69,7 +69,9 @@ def fill(settings: Settings, args: argparse.Namespace, chunks_out: list[Syntheti
               f"{time.perf_counter() - started:.1f} s", file=sys.stderr)
         chunks_out.append(chunks)
         queries = list(dataset.queries.values())[: args.queries]
-        query_vectors = np.asarray(embedder.embed_queries(queries), np.float32)
+        # One at a time, as the server embeds a search's query: an int8 model's vectors depend on the
+        # batch they are embedded in (activations are quantised per call).
+        query_vectors = np.vstack([embedder.embed_queries([q]) for q in queries]).astype(np.float32)
         name = f"bench-scale-{args.chunks}-{args.chunks_per_file}"
         per_file = args.chunks_per_file
         count = (len(chunks) + per_file - 1) // per_file

@@ -12,7 +12,8 @@ PROVIDERS = ("local", "openai")
 def create_embedder(provider: str = "local", **options: Any) -> Embedder:
     """Build an embedder.
 
-    local:  device ("cpu" | "cuda" | "cuda:N"), batch_size, threads (and max_batch_tokens).
+    local:  device ("cpu" | "cuda" | "cuda:N"), batch_size, threads, precision ("fp32" | "int8")
+            (and max_batch_tokens).
     openai: base_url, model, api_key, dimension (and batch_size, timeout).
     """
     # Imports are per provider so a remote-only deployment never loads onnxruntime and the weights.

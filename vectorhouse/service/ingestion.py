@@ -30,7 +30,7 @@ from vectorhouse.ingest.sandbox import ExtractionTimeout, ExtractSandbox, Sandbo
 from vectorhouse.ingest.tokenizer import get_encoding
 from vectorhouse.service.events import StatusEvents
 from vectorhouse.service.jobs import ClaimedJob
-from vectorhouse.service.lifecycle import FileStatus, Lifecycle
+from vectorhouse.service.lifecycle import FileStatus, Lifecycle, Outcome
 
 log = logging.getLogger("vectorhouse.ingest")
 _DEFAULTS = Settings()
@@ -251,38 +251,46 @@ class IngestionService:
         vectors = np.concatenate(parts)
         indexed = {id(p) for p in live}
         offset = 0
+        outcomes: list[Outcome] = []
+        started = time.perf_counter()
+        completed = chunk_count = 0
         for p in prepared:
             rows = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
             if id(p) not in indexed:
                 continue
             chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
-            started = time.perf_counter()
             try:
                 self.index.upsert(p.job.store_id, p.job.file_id, chunks, p.attributes)
             except Exception as exc:
                 log.exception("indexing %s into %s failed", p.job.file_id, p.job.store_id)
-                self._fail(p.job, p.seq, "server_error", f"indexing failed: {exc}")
+                outcomes.append(self._failure(p.job, p.seq, "server_error", f"indexing failed: {exc}"))
                 continue
             # What the store holds for this file: its chunk text and its vectors.
             usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in chunks)
-            self._complete(p.job, p.seq, usage, len(chunks), p.provenance)
-            self.stats.add(index_seconds=time.perf_counter() - started, files_completed=1, chunks=len(chunks))
+            outcomes.append(Outcome(p.job, p.seq, FileStatus.COMPLETED, {
+                "usage_bytes": usage, "chunk_count": len(chunks), "last_error": None, "provenance": p.provenance}))
+            completed += 1
+            chunk_count += len(chunks)
+        # The call's files end together: one catalog transaction, one wake-up of the pollers.
+        self._finish_all(outcomes)
+        self.stats.add(index_seconds=time.perf_counter() - started, files_completed=completed, chunks=chunk_count)
 
-    def _finish(self, job: ClaimedJob, seq: int, status: FileStatus, **values: Any) -> None:
-        if self.lifecycle.finish(job, seq, status, **values):
-            # Detached or cancelled while we worked: the chunks we just wrote must not linger.
-            self.index.delete_file(job.store_id, job.file_id)
+    def _finish_all(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        for outcome, dropped in zip(outcomes, self.lifecycle.finish_all(outcomes), strict=True):
+            if dropped:
+                # Detached or cancelled while we worked: the chunks we just wrote must not linger.
+                self.index.delete_file(outcome.job.store_id, outcome.job.file_id)
         self.events.changed()
 
-    def _complete(self, job: ClaimedJob, seq: int, usage_bytes: int, chunk_count: int,
-                  provenance: list[dict[str, Any]]) -> None:
-        self._finish(job, seq, FileStatus.COMPLETED, usage_bytes=usage_bytes, chunk_count=chunk_count,
-                     last_error=None, provenance=provenance)
+    def _failure(self, job: ClaimedJob, seq: int, code: str, message: str) -> Outcome:
+        self.stats.add(files_failed=1)
+        return Outcome(job, seq, FileStatus.FAILED, {"last_error": {"code": code, "message": message[:1000]}})
 
     def _fail(self, job: ClaimedJob, seq: int, code: str, message: str) -> None:
-        self.stats.add(files_failed=1)
-        self._finish(job, seq, FileStatus.FAILED, last_error={"code": code, "message": message[:1000]})
+        self._finish_all([self._failure(job, seq, code, message)])
 
 
 def _embedding_calls(files: list[_Prepared]) -> list[list[_Prepared]]:

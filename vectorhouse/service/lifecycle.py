@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
@@ -121,6 +121,15 @@ def rollup(counts: FileCounts) -> str:
     return FileStatus.IN_PROGRESS.value if counts.in_progress else FileStatus.COMPLETED.value
 
 
+class Outcome(NamedTuple):
+    """How one claimed file ends: its job, the store file's row version, the new status and its values."""
+
+    job: ClaimedJob
+    seq: int
+    status: FileStatus
+    values: dict[str, Any]
+
+
 class Lifecycle:
     """The transitions of store files, each inside the caller's catalog transaction unless it says not."""
 
@@ -213,16 +222,25 @@ class Lifecycle:
     def finish(self, job: ClaimedJob, seq: int, status: FileStatus, **values: Any) -> bool:
         """in_progress → completed or failed, and the job gone, in one transaction. Returns whether the
         file's index data must be dropped: it was detached or cancelled while the worker ran."""
+        return self.finish_all([Outcome(job, seq, status, values)])[0]
+
+    def finish_all(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """`finish` for several files in one transaction (the files of one embedding call): the catalog's
+        writer is taken once, not once per file (11k small files: 12 ms each, mostly waiting for it)."""
+        dropped = []
         with self.catalog.transaction() as conn:
-            updated = conn.execute(
-                update(vector_store_files)
-                .where(and_(vector_store_files.c.seq == seq,
-                            vector_store_files.c.status == FileStatus.IN_PROGRESS.value))
-                .values(status=status.value, **values)
-            ).rowcount
-            self.queue.finish(conn, job)
-            current = conn.execute(select(vector_store_files.c.status).where(_this(job.store_id, job.file_id))).first()
-        return not updated and (current is None or current.status == FileStatus.CANCELLED.value)
+            for job, seq, status, values in outcomes:
+                updated = conn.execute(
+                    update(vector_store_files)
+                    .where(and_(vector_store_files.c.seq == seq,
+                                vector_store_files.c.status == FileStatus.IN_PROGRESS.value))
+                    .values(status=status.value, **values)
+                ).rowcount
+                self.queue.finish(conn, job)
+                current = conn.execute(select(vector_store_files.c.status)
+                                       .where(_this(job.store_id, job.file_id))).first()
+                dropped.append(not updated and (current is None or current.status == FileStatus.CANCELLED.value))
+        return dropped
 
     def drop_job(self, job: ClaimedJob) -> None:
         """A claimed job whose file is no longer in progress (detached, deleted, cancelled): nothing to do."""

@@ -285,9 +285,9 @@ class EmbeddedIndex:
             return 0.0
         # BM25 gives a term occurring once in a chunk of average length exactly its IDF; a term no
         # chunk holds has the largest IDF there is, bm25_idf(N, 0).
-        found = self._keywords.matches(store_id, terms)
-        if found is not None:
-            return sum(found.idfs) if any(found.rows_with) else 0.0
+        scale = self._keywords.scale(store_id, terms)
+        if scale is not None:
+            return scale
         conn = self._conn()
         total_rows = conn.execute("SELECT count(*) FROM chunk_owners").fetchone()[0]
         # FTS5's own statistics: the rows matching each phrase, out of every row of the table.
@@ -322,10 +322,9 @@ class EmbeddedIndex:
     def _keyword_scores(self, store_id: str, terms: list[str], ids: np.ndarray) -> dict[int, float]:
         if not terms:
             return {}
-        found = self._keywords.matches(store_id, terms)
+        found = self._keywords.scores_of(store_id, terms, ids)  # by binary search in each term's postings
         if found is not None:
-            wanted = np.isin(found.ids, ids, kind="table")  # O(matches), not a sort of every match
-            return dict(zip(found.ids[wanted].tolist(), found.scores[wanted].tolist(), strict=True))
+            return found
         rows = self._conn().execute(
             "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
             "AND rowid IN (SELECT value FROM json_each(?))",

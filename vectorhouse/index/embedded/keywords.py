@@ -27,6 +27,7 @@ import numpy as np
 
 from vectorhouse.index.embedded.memo import SameObjects
 from vectorhouse.index.embedded.postings_file import SavedPostings
+from vectorhouse.index.embedded.topk import SegmentTerms, WeighedQuery, best, scores_of, top_k
 from vectorhouse.index.text import bm25_idf
 from vectorhouse.index.tokens import KeywordTokenizer, Occurrences, occurrences_sql
 
@@ -166,7 +167,8 @@ class KeywordPostings:
         # scores of vector-only candidates); they hold while the snapshot is the same object.
         self._recent: dict[tuple[str, tuple[str, ...]], tuple[_Snapshot, KeywordMatches]] = {}
         self._recent_lock = threading.Lock()
-        self._weighed: dict[tuple[int, str, int], tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int]]] = {}
+        self._weighed: dict[tuple[int, str, int],
+                            tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int, float]]] = {}
         self._weighed_size = 0
         self._file_masks: SameObjects[np.ndarray] = SameObjects()
 
@@ -321,8 +323,14 @@ class KeywordPostings:
                     del self._recent[next(iter(self._recent))]
         return found
 
-    def _matches(self, snap: _Snapshot, store_id: str, words: Sequence[str],
-                 allowed_files: set[str] | None) -> KeywordMatches | None:
+    def weighed(self, store_id: str, words: Sequence[str],
+                allowed_files: set[str] | None = None) -> WeighedQuery | None:
+        """The query's terms over the store's segments, weighed; None: ask SQLite instead."""
+        snap = self._snapshot
+        return self._weighed_query(snap, store_id, words, allowed_files) if snap is not None else None
+
+    def _weighed_query(self, snap: _Snapshot, store_id: str, words: Sequence[str],
+                       allowed_files: set[str] | None) -> WeighedQuery | None:
         phrases = self._tokenizer.words(words)
         if any(len(tokens) != 1 for tokens in phrases):
             return None  # a multi-token phrase needs positions; SQLite answers it
@@ -330,19 +338,36 @@ class KeywordPostings:
         code = self._stores.get(store_id)
         store_rows = snap.store_rows.get(code, 0) if code is not None else 0
         if code is None or store_rows <= 0:
-            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
+            return WeighedQuery([], [], [], [])
         avgdl = snap.store_tokens[code] / store_rows
         weighed = [[self._weights(segment, term, code, avgdl) for term in terms] for segment in snap.segments]
         rows_with = [sum(w[i][2] for w in weighed) for i in range(len(terms))]
         idfs = [bm25_idf(store_rows, hits) for hits in rows_with]
+        upper = [idf * max((w[i][3] for w in weighed), default=0.0) for i, idf in enumerate(idfs)]
+        segments = []
+        for segment, weights in zip(snap.segments, weighed, strict=True):
+            allowed = None
+            if allowed_files is not None:
+                # Remembered for the same segment and selection (a repeated filter).
+                allowed = self._file_masks.get((segment, allowed_files),
+                                               lambda s=segment: s.rows_of(set(allowed_files)))
+            segments.append(SegmentTerms(segment.ids, allowed, [(w[0], w[1]) for w in weights]))
+        return WeighedQuery(idfs, rows_with, upper, segments)
+
+    def _matches(self, snap: _Snapshot, store_id: str, words: Sequence[str],
+                 allowed_files: set[str] | None) -> KeywordMatches | None:
+        query = self._weighed_query(snap, store_id, words, allowed_files)
+        if query is None:
+            return None
+        code = self._stores.get(store_id, -1)
+        if not query.idfs:  # a store with no rows
+            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
-        for segment, weights in zip(snap.segments, weighed, strict=True):
-            held = [(positions, idf * weight) for idf, (positions, weight, _) in zip(idfs, weights, strict=True)
+        for segment, terms in zip(snap.segments, query.segments, strict=True):
+            held = [(positions, idf * weight) for idf, (positions, weight) in zip(query.idfs, terms.terms, strict=True)
                     if len(positions)]
             if not held:
-                found_ids.append(np.empty(0, np.int64))
-                found_scores.append(np.empty(0, np.float64))
                 continue
             # One pass over every posting; each row's terms are summed in query order, as += per term would.
             scores = np.bincount(np.concatenate([p for p, _ in held]), weights=np.concatenate([c for _, c in held]),
@@ -350,18 +375,20 @@ class KeywordPostings:
             wanted = scores > 0  # every held term adds at least 1e-6 * a positive weight
             if not self._whole_and_one_store(segment, code):
                 wanted &= segment.alive & (segment.stores == code)
-            if allowed_files is not None:
-                # Remembered for the same segment and selection (a repeated filter).
-                wanted &= self._file_masks.get((segment, allowed_files),
-                                               lambda s=segment: s.rows_of(set(allowed_files)))
+            if terms.allowed is not None:
+                wanted &= terms.allowed
             rows = np.flatnonzero(wanted)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
-        return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), idfs, rows_with, store_rows)
+        if not found_ids:
+            return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), query.idfs, query.rows_with,
+                                  snap.store_rows.get(code, 0))
+        return KeywordMatches(np.concatenate(found_ids), np.concatenate(found_scores), query.idfs, query.rows_with,
+                              snap.store_rows.get(code, 0))
 
     def _weights(self, segment: _Segment, term: str, code: int,
-                 avgdl: float) -> tuple[np.ndarray, np.ndarray, int]:
-        """(positions, BM25 weight without the IDF, rows of the store holding it) of one term in one
+                 avgdl: float) -> tuple[np.ndarray, np.ndarray, int, float]:
+        """(positions, BM25 weight without the IDF, rows of the store holding it, the largest weight) of one term in one
         segment, remembered while the segment and the store's average length stay the same: a question
         of nine words reads ~400k postings at a million chunks, and the weights are most of the work."""
         key = (id(segment), term, code)
@@ -371,7 +398,7 @@ class KeywordPostings:
             return held[2]
         posting = segment.postings.get(term)
         if posting is None:
-            found: tuple[np.ndarray, np.ndarray, int] = (np.empty(0, np.int32), np.empty(0), 0)
+            found: tuple[np.ndarray, np.ndarray, int, float] = (np.empty(0, np.int32), np.empty(0), 0, 0.0)
         else:
             positions, freqs = posting
             if not self._whole_and_one_store(segment, code):
@@ -380,7 +407,8 @@ class KeywordPostings:
             tf = freqs.astype(np.float64)
             length = segment.lengths[positions]
             # Written as FTS5's C expression, operation for operation, so the doubles agree.
-            found = (positions, (tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl)), len(positions))
+            weights = (tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl))
+            found = (positions, weights, len(positions), float(weights.max()) if len(weights) else 0.0)
         with self._recent_lock:
             self._weighed[key] = (segment, avgdl, found)
             self._weighed_size += len(found[0])
@@ -397,14 +425,25 @@ class KeywordPostings:
     def search(self, store_id: str, words: Sequence[str], k: int,
                allowed_files: set[str] | None) -> list[tuple[int, float]] | None:
         """The best k (row id, BM25) of this store's rows matching any word; None: ask SQLite instead."""
+        query = self.weighed(store_id, words, allowed_files)
+        if query is None:
+            return None
+        pruned = top_k(query, k)  # MaxScore; None when every posting must be read anyway
+        if pruned is not None:
+            return pruned
         found = self.matches(store_id, words, allowed_files)
         if found is None:
             return None
-        ids, scores = found.ids, found.scores
-        if len(ids) > k:
-            # Everything tied with the k-th score stays in, so the id tie-break below is exact.
-            kth = np.partition(-scores, k - 1)[k - 1]
-            keep = -scores <= kth
-            ids, scores = ids[keep], scores[keep]
-        order = np.lexsort((ids, -scores))[:k]
-        return [(int(ids[i]), float(scores[i])) for i in order]
+        return best(found.ids, found.scores, k)
+
+    def scale(self, store_id: str, words: Sequence[str]) -> float | None:
+        """The held terms' IDF summed (0 when the store holds none); None: ask SQLite instead."""
+        query = self.weighed(store_id, words)
+        if query is None:
+            return None
+        return sum(query.idfs) if any(query.rows_with) else 0.0
+
+    def scores_of(self, store_id: str, words: Sequence[str], ids: np.ndarray) -> dict[int, float] | None:
+        """BM25 of these rows of the store that hold a word; None: ask SQLite instead."""
+        query = self.weighed(store_id, words)
+        return scores_of(query, ids) if query is not None else None

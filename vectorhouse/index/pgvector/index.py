@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 from vectorhouse.index.base import Chunk, Hit
 from vectorhouse.index.filters import Filter
 from vectorhouse.index.pgvector.filters import compile_filter
-from vectorhouse.index.pgvector.keywords import count_file, keyword_query
+from vectorhouse.index.pgvector.keywords import count_file, keyword_query, top_chunks
 from vectorhouse.index.pgvector.schema import (
     FILES_TABLE,
     SCHEMA_LOCK,
@@ -278,13 +278,7 @@ class PgvectorIndex:
             keywords = keyword_query(conn, store_id, query)
             if keywords is None:
                 return []
-            score, score_args = keywords.score()
-            match, match_args = keywords.match()
-            rows = conn.execute(
-                f"SELECT c.file_id, c.position, c.text, {score} AS score FROM {TABLE} c "
-                f"WHERE c.tsv @@ {match} AND {where} ORDER BY score DESC, c.file_id, c.position LIMIT %s",
-                [*score_args, *match_args, *params, k],
-            ).fetchall()
+            rows = top_chunks(conn, keywords, where, params, k)
         return [Hit(file_id=r[0], position=r[1], text=r[2], score=float(r[3])) for r in rows]
 
     def mean_vector(self, store_id: str) -> np.ndarray | None:

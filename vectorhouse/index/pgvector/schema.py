@@ -4,7 +4,7 @@
                  embedding vector, tsv tsvector GENERATED from to_tsvector('english', text),
                  attributes jsonb)      -- the file's attributes, copied onto every chunk row
         HNSW per dimension ((embedding::vector(d)) vector_cosine_ops) WHERE vector_dims(embedding) = d,
-        GIN (tsv), btree (store_id, file_id, position)
+        GIN (tsv), btree (store_id, file_id, position), btree (store_id, length(tsv))
     index_files(store_id, file_id, chunks int, attributes jsonb)   PRIMARY KEY (store_id, file_id)
     index_terms(store_id, lexeme, chunks)                  -- keyword statistics (keywords.py)
     index_stores(store_id, chunks, tokens, vector_sum)     -- ... and the sum of the store's vectors
@@ -137,6 +137,9 @@ def ensure_schema(conn: psycopg.Connection[Any]) -> None:
             """
         )
         conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv)")
+        # Chunks by their distinct lexemes: how keyword search finds the short chunks holding only common
+        # terms that may still reach the top k (keywords.top_chunks).
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_store_lexemes ON {TABLE} (store_id, length(tsv))")
         _ensure_keyword_statistics(conn)
 
 
