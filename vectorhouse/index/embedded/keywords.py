@@ -163,10 +163,7 @@ class KeywordPostings:
         self._pending: list[Callable[[], None]] | None = None
         self._stores: dict[str, int] = {}
         self._tokenizer = KeywordTokenizer()
-        # A hybrid search asks for the same query's matches up to three times (search, keyword scale,
-        # scores of vector-only candidates); they hold while the snapshot is the same object.
-        self._recent: dict[tuple[str, tuple[str, ...]], tuple[_Snapshot, KeywordMatches]] = {}
-        self._recent_lock = threading.Lock()
+        self._weighed_lock = threading.Lock()
         self._weighed: dict[tuple[int, str, int],
                             tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int, float]]] = {}
         self._weighed_size = 0
@@ -309,19 +306,8 @@ class KeywordPostings:
         snap = self._snapshot
         if snap is None:
             return None
-        key = (store_id, tuple(words))
-        if allowed_files is None:
-            with self._recent_lock:
-                recent = self._recent.get(key)
-            if recent is not None and recent[0] is snap:
-                return recent[1]
-        found = self._matches(snap, store_id, words, allowed_files)
-        if found is not None and allowed_files is None:
-            with self._recent_lock:
-                self._recent[key] = (snap, found)
-                while len(self._recent) > 16:
-                    del self._recent[next(iter(self._recent))]
-        return found
+        query = self._weighed_query(snap, store_id, words, allowed_files)
+        return self._scored(snap, store_id, query) if query is not None else None
 
     def weighed(self, store_id: str, words: Sequence[str],
                 allowed_files: set[str] | None = None) -> WeighedQuery | None:
@@ -354,11 +340,8 @@ class KeywordPostings:
             segments.append(SegmentTerms(segment.ids, allowed, [(w[0], w[1]) for w in weights]))
         return WeighedQuery(idfs, rows_with, upper, segments)
 
-    def _matches(self, snap: _Snapshot, store_id: str, words: Sequence[str],
-                 allowed_files: set[str] | None) -> KeywordMatches | None:
-        query = self._weighed_query(snap, store_id, words, allowed_files)
-        if query is None:
-            return None
+    def _scored(self, snap: _Snapshot, store_id: str, query: WeighedQuery) -> KeywordMatches:
+        """Every matching row's BM25, in one pass over every posting of the query."""
         code = self._stores.get(store_id, -1)
         if not query.idfs:  # a store with no rows
             return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
@@ -392,7 +375,7 @@ class KeywordPostings:
         segment, remembered while the segment and the store's average length stay the same: a question
         of nine words reads ~400k postings at a million chunks, and the weights are most of the work."""
         key = (id(segment), term, code)
-        with self._recent_lock:
+        with self._weighed_lock:
             held = self._weighed.get(key)
         if held is not None and held[0] is segment and held[1] == avgdl:
             return held[2]
@@ -409,7 +392,7 @@ class KeywordPostings:
             # Written as FTS5's C expression, operation for operation, so the doubles agree.
             weights = (tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl))
             found = (positions, weights, len(positions), float(weights.max()) if len(weights) else 0.0)
-        with self._recent_lock:
+        with self._weighed_lock:
             self._weighed[key] = (segment, avgdl, found)
             self._weighed_size += len(found[0])
             while self._weighed_size > WEIGHTS_HELD and len(self._weighed) > 1:
@@ -425,15 +408,14 @@ class KeywordPostings:
     def search(self, store_id: str, words: Sequence[str], k: int,
                allowed_files: set[str] | None) -> list[tuple[int, float]] | None:
         """The best k (row id, BM25) of this store's rows matching any word; None: ask SQLite instead."""
-        query = self.weighed(store_id, words, allowed_files)
-        if query is None:
+        snap = self._snapshot
+        query = self._weighed_query(snap, store_id, words, allowed_files) if snap is not None else None
+        if snap is None or query is None:
             return None
         pruned = top_k(query, k)  # MaxScore; None when every posting must be read anyway
         if pruned is not None:
             return pruned
-        found = self.matches(store_id, words, allowed_files)
-        if found is None:
-            return None
+        found = self._scored(snap, store_id, query)
         return best(found.ids, found.scores, k)
 
     def scale(self, store_id: str, words: Sequence[str]) -> float | None:
