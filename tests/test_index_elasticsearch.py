@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from elasticsearch import BadRequestError
 
 from tests.chunks import DIM, chunks_of, rand_unit
 from tests.es import scratch_prefix
@@ -120,3 +121,14 @@ def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_return
     assert found == [True] * files
     assert refreshes() - before < files  # grouped: fewer refreshes than files written
     index.delete_store(store)
+
+
+def test_a_failed_search_inside_one_round_trip_raises_the_clusters_error(index: ElasticsearchIndex) -> None:
+    # score_chunks sends its vector and keyword searches as one _msearch, whose failures come back as
+    # bodies: a vector of the wrong dimension must still surface as the cluster's 400, not as no scores.
+    index.upsert("vs_msearch", "file-a", chunks_of(["otters in kelp", "herons nest"]), None)
+    keys = [("file-a", 0), ("file-a", 1)]
+    scored = index.score_chunks("vs_msearch", keys, rand_unit(np.random.default_rng(3)), "otters")
+    assert set(scored) == set(keys) and scored[("file-a", 0)][1] > 0.0 == scored[("file-a", 1)][1]
+    with pytest.raises(BadRequestError):
+        index.score_chunks("vs_msearch", keys, np.ones(DIM + 1, np.float32), "otters")

@@ -7,7 +7,8 @@ store's mean vector none either: callers may start both before embedding the que
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,6 +41,15 @@ class KeywordSignal:
 
 def keyword_signal(index: Index, store_id: str, query: str, candidates: int, filter: Filter | None) -> KeywordSignal:
     return KeywordSignal(index.search_text(store_id, query, candidates, filter), index.keyword_scale(store_id, query))
+
+
+def start_keyword_signal(pool: Executor, index: Index, store_id: str, query: str, candidates: int,
+                         filter: Filter | None) -> Callable[[], KeywordSignal]:
+    """Start the keyword search and the keyword scale side by side (on a remote backend each is a
+    round trip of its own); the call returned waits for both."""
+    hits = pool.submit(index.search_text, store_id, query, candidates, filter)
+    scale = pool.submit(index.keyword_scale, store_id, query)
+    return lambda: KeywordSignal(hits.result(), scale.result())
 
 
 @dataclass(frozen=True)

@@ -319,17 +319,38 @@ class ElasticsearchIndex:
         # A kNN filter that leaves fewer documents than num_candidates is searched exactly.
         knn = {"field": "vector", "query_vector": self._vector(vector), "k": len(keys),
                "num_candidates": min(10000, max(MIN_NUM_CANDIDATES, len(keys))), "filter": only}
-        try:
-            vectors = self._search(index=name, knn=knn, size=len(keys), source=["file_id", "position"])
-            terms = self._terms(query)
-            texts = self._search(index=name, query={"bool": {"must": [_text_match(terms)], "filter": [only]}},
-                                 size=len(keys), source=["file_id", "position"]) if terms else None
-        except NotFoundError:
+        searches: list[dict[str, Any]] = [{"knn": knn, "size": len(keys), "_source": ["file_id", "position"]}]
+        terms = self._terms(query)
+        if terms:
+            searches.append({"query": {"bool": {"must": [_text_match(terms)], "filter": [only]}},
+                             "size": len(keys), "_source": ["file_id", "position"]})
+        answers = self._search_together(name, searches)
+        if answers is None:
             return {}
-        keyword = {_key(h): float(h["_score"]) for h in (texts["hits"]["hits"] if texts else [])}
+        keyword = {_key(h): float(h["_score"]) for h in (answers[1]["hits"]["hits"] if terms else [])}
         return {
-            _key(h): (2.0 * float(h["_score"]) - 1.0, keyword.get(_key(h), 0.0)) for h in vectors["hits"]["hits"]
+            _key(h): (2.0 * float(h["_score"]) - 1.0, keyword.get(_key(h), 0.0)) for h in answers[0]["hits"]["hits"]
         }
+
+    def _search_together(self, name: str, searches: list[dict[str, Any]]) -> list[Any] | None:
+        """The answers to several searches of one index in one round trip (``_msearch``, which the
+        cluster runs side by side); None when the index does not exist."""
+        lines: list[dict[str, Any]] = []
+        for body in searches:
+            lines += [{"index": name}, body]
+        answers = self._read(self.client.msearch, searches=lines)["responses"]
+        failed = [a for a in answers if "error" in a]
+        if failed and all(a.get("status") == 404 for a in failed):
+            return None
+        if failed:
+            # A failure inside _msearch comes back as a body, not an exception: ask one at a time,
+            # so the cluster's own error (or a shard's transient 503, retried) surfaces as usual.
+            try:
+                return [self._search(index=name, **{"source" if k == "_source" else k: v for k, v in body.items()})
+                        for body in searches]
+            except NotFoundError:
+                return None
+        return answers
 
     def _search(self, **request: Any) -> Any:
         return self._read(self.client.search, **request)
