@@ -22,6 +22,7 @@ from openai import OpenAI
 from tests.conftest import Server, start_server, upload
 from tests.test_extract import make_docx, make_pdf, pdf_from_objects
 from vectorhouse.blobs.local import BlobStorageFull, LocalBlobStore
+from vectorhouse.index.base import FileWrite
 from vectorhouse.ingest.chunking import TextChunk
 from vectorhouse.ingest.extract import ExtractionError, ExtractLimits, extract_text
 from vectorhouse.ingest.sandbox import ExtractSandbox, SandboxClosed
@@ -237,8 +238,9 @@ class _Recorder:
         time.sleep(0.2)
         return np.zeros((len(texts), 4), dtype=np.float32)
 
-    def upsert(self, store_id: str, file_id: str, chunks: list[object], attributes: object) -> None:
-        self.indexed.append(file_id)
+    def upsert_files(self, writes: list[FileWrite]) -> list[Exception | None]:
+        self.indexed += [write.file_id for write in writes]
+        return [None] * len(writes)
 
     def finish_all(self, outcomes: list[Outcome]) -> list[bool]:
         for job, _, status, values in outcomes:

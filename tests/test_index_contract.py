@@ -21,7 +21,7 @@ import pytest
 from tests.chunks import DIM, chunks_of, rand_unit, unit
 from tests.es import scratch_prefix
 from tests.filter_parity import PARITY_ATTRIBUTES, describe, parity_filters
-from vectorhouse.index.base import Chunk, Index
+from vectorhouse.index.base import Chunk, FileWrite, Index
 from vectorhouse.index.elasticsearch import ElasticsearchIndex
 from vectorhouse.index.embedded import EmbeddedIndex
 from vectorhouse.index.filters import Comparison, Compound, TextContains, matches, resolve_text
@@ -82,6 +82,30 @@ def test_upsert_replaces_idempotently(index: Index) -> None:
     assert {h.text for h in hits} == {"uno", "dos"}
     index.upsert(s, "file-a", [], None)  # no chunks: the file is simply gone
     assert index.file_chunks(s, "file-a") == []
+
+
+def test_upsert_files_writes_each_file_and_fails_only_the_bad_one(index: Index) -> None:
+    s = store()
+    index.upsert(s, "file-old", chunks_of(["stale one", "stale two", "stale three"]), None)
+    index.upsert(s, "file-gone", chunks_of(["to be emptied"]), None)
+    wider = rand_unit(np.random.default_rng(5), dim=DIM + 3)
+    mixed = [*chunks_of(["a fine chunk"], seed=4), Chunk(1, "another width", 2, wider)]
+    errors = index.upsert_files([
+        FileWrite(s, "file-a", chunks_of(["alpha walrus"], seed=1), {"k": "a"}),
+        FileWrite(s, "file-mixed", mixed, None),  # its chunks' vectors differ in length: refused
+        FileWrite(s, "file-old", chunks_of(["fresh walrus"], seed=2), {"k": "b"}),  # replaced: positions 1, 2 go
+        FileWrite(s, "file-gone", [], None),  # no chunks: the file is emptied
+    ])
+    assert [e is None for e in errors] == [True, False, True, True]
+    # Searchable on return, with no refresh or wait of the caller's own.
+    assert index.file_chunks(s, "file-a") == ["alpha walrus"]
+    assert index.file_chunks(s, "file-old") == ["fresh walrus"]
+    assert index.file_chunks(s, "file-mixed") == [] and index.file_chunks(s, "file-gone") == []
+    ready(index)
+    assert {h.file_id for h in index.search_text(s, "walrus", 5, None)} == {"file-a", "file-old"}
+    assert index.search_text(s, "stale", 5, None) == [] and index.search_text(s, "fine", 5, None) == []
+    only_a = Comparison("k", "eq", "a")
+    assert [h.file_id for h in index.search_vector(s, rand_unit(np.random.default_rng(6)), 5, only_a)] == ["file-a"]
 
 
 def test_file_chunks_in_position_order(index: Index) -> None:

@@ -13,6 +13,7 @@ from elasticsearch import BadRequestError
 
 from tests.chunks import DIM, chunks_of, rand_unit
 from tests.es import scratch_prefix
+from vectorhouse.index.base import FileWrite
 from vectorhouse.index.elasticsearch import ElasticsearchIndex, index_name, mapping
 from vectorhouse.index.elasticsearch.mapping import INDEX_SETTINGS
 from vectorhouse.index.embedded import EmbeddedIndex
@@ -120,6 +121,24 @@ def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_return
         t.join()
     assert found == [True] * files
     assert refreshes() - before < files  # grouped: fewer refreshes than files written
+    index.delete_store(store)
+
+
+def test_the_files_of_one_call_share_one_bulk_request_and_one_refresh(index: ElasticsearchIndex) -> None:
+    store, files = "vs_batch", 30
+    index.upsert(store, "file-warm", chunks_of(["warm up"], seed=0), None)  # creates the index
+    name = index_name(store, index.prefix)
+
+    def refreshes() -> int:
+        stats = index.client.indices.stats(index=name, metric="refresh")
+        return int(stats["indices"][name]["primaries"]["refresh"]["total"])
+
+    before = refreshes()
+    writes = [FileWrite(store, f"file-{f:03d}", chunks_of([f"unique{f}word here", "and more"], seed=f + 1), None)
+              for f in range(files)]
+    assert index.upsert_files(writes) == [None] * files
+    assert refreshes() - before <= 2  # one for the call (and perhaps the cluster's own), not one per file
+    assert all(index.search_text(store, f"unique{f}word", 5, None) for f in range(files))
     index.delete_store(store)
 
 

@@ -1,4 +1,4 @@
-"""`vectorhouse bench scale`: a store of N chunks written through Index.upsert, then load, restart, memory,
+"""`vectorhouse bench scale`: a store of N chunks written as the workers write them, then load, restart, memory,
 disk and search latency through HTTP (semantic, full_text, hybrid; with and without filters), recall@10."""
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from vectorhouse.bench.synthetic import SyntheticChunks
 from vectorhouse.catalog import files, vector_store_files, vector_stores
 from vectorhouse.catalog.tables import DEFAULT_PROJECT_ID
 from vectorhouse.config import Settings
-from vectorhouse.index.base import Chunk
+from vectorhouse.index.base import Chunk, FileWrite
 from vectorhouse.index.factory import BACKENDS
 from vectorhouse.schemas.requests import VectorStoreCreate
 from vectorhouse.service.core import Vectorhouse
+from vectorhouse.service.ingestion import EMBED_CALL_CHUNKS
 
 K = 10
 BUCKETS = 1000  # each file's `bucket` attribute is its number mod 1000: a filter share is a bucket range
@@ -99,19 +100,26 @@ def fill(settings: Settings, args: argparse.Namespace, chunks_out: list[Syntheti
 
 def _write_all(service: Vectorhouse, store_id: str, file_ids: list[str], chunks: SyntheticChunks, per_file: int,
                writers: int) -> None:
-    """Every file through Index.upsert, from `writers` threads at once (as the ingestion workers write)."""
+    """Every file through Index.upsert_files, from `writers` threads at once, as the ingestion workers
+    write: the files of one embedding call (EMBED_CALL_CHUNKS chunks) together."""
     done = [0]
     started = time.perf_counter()
+    files_per_call = max(1, EMBED_CALL_CHUNKS // per_file)
+
+    def write_file(number: int) -> FileWrite:
+        rows = range(number * per_file, min((number + 1) * per_file, len(chunks)))
+        return FileWrite(store_id, file_ids[number], [
+            Chunk(position=p, text=text, tokens=len(text.split()), vector=chunks.vectors[i])
+            for p, (i, text) in enumerate(zip(rows, (chunks.text(i) for i in rows), strict=True))
+        ], {"bucket": number % BUCKETS})
 
     def write(first: int) -> None:
-        for number in range(first, len(file_ids), writers):
-            rows = range(number * per_file, min((number + 1) * per_file, len(chunks)))
-            texts = [chunks.text(i) for i in rows]
-            service.index.upsert(store_id, file_ids[number], [
-                Chunk(position=p, text=text, tokens=len(text.split()), vector=chunks.vectors[i])
-                for p, (i, text) in enumerate(zip(rows, texts, strict=True))
-            ], {"bucket": number % BUCKETS})
-            done[0] += len(rows)
+        for call in range(first * files_per_call, len(file_ids), writers * files_per_call):
+            writes = [write_file(n) for n in range(call, min(call + files_per_call, len(file_ids)))]
+            failed = [e for e in service.index.upsert_files(writes) if e is not None]
+            if failed:
+                raise failed[0]
+            done[0] += sum(len(w.chunks) for w in writes)
 
     with ThreadPoolExecutor(writers) as pool:
         futures = [pool.submit(write, w) for w in range(writers)]
@@ -264,7 +272,7 @@ def scale_command(args: argparse.Namespace) -> int:
         lines = [f"backend              {args.backend}",
                  f"chunks               {n} in {len(filled.file_ids)} files, dim {dim}",
                  f"load                 {filled.load_seconds:.1f} s, {n / filled.load_seconds:.0f} chunks/s "
-                 "(Index.upsert per file, index maintained as it goes)",
+                 "(Index.upsert_files per embedding call, index maintained as it goes)",
                  f"first search         {filled.first_search_seconds * 1000:.0f} ms in-process after the load "
                  "(lazy builds)"]
         disk = _disk_bytes(args.backend, settings, filled.store_id)
@@ -293,7 +301,7 @@ def scale_command(args: argparse.Namespace) -> int:
 
 
 def add_scale_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("scale", help="N chunks through Index.upsert, then load/restart/memory/disk, "
+    parser = commands.add_parser("scale", help="N chunks through Index.upsert_files, then load/restart/memory/disk, "
                                                "search latency through HTTP and recall@10")
     parser.add_argument("dataset", metavar="DATASET_DIR", help="BEIR folder: sentences for texts, test queries")
     parser.add_argument("--chunks", type=int, default=100_000, help="chunks to write (default 100000)")

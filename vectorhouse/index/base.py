@@ -28,6 +28,16 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class FileWrite:
+    """One file's chunks for `Index.upsert_files`: what one `upsert` call takes."""
+
+    store_id: str
+    file_id: str
+    chunks: Sequence[Chunk]
+    attributes: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
 class Hit:
     """A raw signal from one search path: cosine similarity for vectors, BM25 (higher better) for text."""
 
@@ -48,6 +58,12 @@ class Index(Protocol):
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
         """Replace every chunk of this file in this store (idempotent, so a retried job is harmless)."""
+        ...
+
+    def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
+        """`upsert` each file; all are searchable when this returns. A file that could not be written
+        gets its error in its slot (the others are written); a backend may write them together (one
+        bulk request and one refresh, where each write would otherwise wait for a refresh of its own)."""
         ...
 
     def delete_file(self, store_id: str, file_id: str) -> None: ...
@@ -100,3 +116,16 @@ class Index(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def upsert_each(index: Index, writes: Sequence[FileWrite]) -> list[Exception | None]:
+    """`Index.upsert_files` one `upsert` at a time, for a backend whose writes are searchable at once."""
+    errors: list[Exception | None] = []
+    for write in writes:
+        try:
+            index.upsert(write.store_id, write.file_id, write.chunks, write.attributes)
+        except Exception as exc:  # this file fails; the others are still written
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from vectorhouse.index.base import Chunk, Hit, Index
+from vectorhouse.index.base import Chunk, FileWrite, Hit, Index
 from vectorhouse.index.filters import Filter
 
 
@@ -39,6 +39,22 @@ class IndexRouter:
     def upsert(self, store_id: str, file_id: str, chunks: Sequence[Chunk],
                attributes: Mapping[str, Any] | None) -> None:
         self._for(store_id).upsert(store_id, file_id, chunks, attributes)
+
+    def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
+        """Each backend writes its stores' files together; the errors come back in the writes' order."""
+        errors: list[Exception | None] = [None] * len(writes)
+        groups: dict[int, tuple[Index, list[int]]] = {}
+        for slot, write in enumerate(writes):
+            try:
+                backend = self._for(write.store_id)
+            except Exception as exc:  # the store's backend cannot be built: its files fail
+                errors[slot] = exc
+                continue
+            groups.setdefault(id(backend), (backend, []))[1].append(slot)
+        for backend, slots in groups.values():
+            for slot, error in zip(slots, backend.upsert_files([writes[s] for s in slots]), strict=True):
+                errors[slot] = error
+        return errors
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         self._for(store_id).delete_file(store_id, file_id)

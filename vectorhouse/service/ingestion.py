@@ -15,7 +15,7 @@ from vectorhouse.blobs.local import LocalBlobStore
 from vectorhouse.catalog import Catalog
 from vectorhouse.config import Settings
 from vectorhouse.embed.models import ModelRegistry
-from vectorhouse.index.base import Chunk, Index
+from vectorhouse.index.base import Chunk, FileWrite, Index
 from vectorhouse.ingest.chunking import ChunkingParams, TextChunk, chunk_text
 from vectorhouse.ingest.extract import (
     DEFAULT_LIMITS,
@@ -251,27 +251,33 @@ class IngestionService:
         vectors = np.concatenate(parts)
         indexed = {id(p) for p in live}
         offset = 0
-        outcomes: list[Outcome] = []
+        written: list[tuple[_Prepared, FileWrite]] = []
         started = time.perf_counter()
-        completed = chunk_count = 0
         for p in prepared:
             rows = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
-            if id(p) not in indexed:
-                continue
-            chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
-            try:
-                self.index.upsert(p.job.store_id, p.job.file_id, chunks, p.attributes)
-            except Exception as exc:
-                log.exception("indexing %s into %s failed", p.job.file_id, p.job.store_id)
-                outcomes.append(self._failure(p.job, p.seq, "server_error", f"indexing failed: {exc}"))
+            if id(p) in indexed:
+                chunks = [Chunk(c.position, c.text, c.token_count, v) for c, v in zip(p.chunks, rows, strict=True)]
+                written.append((p, FileWrite(p.job.store_id, p.job.file_id, chunks, p.attributes)))
+        # The call's files are written together (on Elasticsearch: one bulk request, one refresh).
+        try:
+            errors = self.index.upsert_files([write for _, write in written])
+        except Exception as exc:  # the contract returns errors per file; anything raised fails them all
+            errors = [exc] * len(written)
+        outcomes: list[Outcome] = []
+        completed = chunk_count = 0
+        for (p, write), error in zip(written, errors, strict=True):
+            if error is not None:
+                log.error("indexing %s into %s failed", p.job.file_id, p.job.store_id, exc_info=error)
+                outcomes.append(self._failure(p.job, p.seq, "server_error", f"indexing failed: {error}"))
                 continue
             # What the store holds for this file: its chunk text and its vectors.
-            usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in chunks)
+            usage = sum(len(c.text.encode()) + 4 * len(c.vector) for c in write.chunks)
             outcomes.append(Outcome(p.job, p.seq, FileStatus.COMPLETED, {
-                "usage_bytes": usage, "chunk_count": len(chunks), "last_error": None, "provenance": p.provenance}))
+                "usage_bytes": usage, "chunk_count": len(write.chunks), "last_error": None,
+                "provenance": p.provenance}))
             completed += 1
-            chunk_count += len(chunks)
+            chunk_count += len(write.chunks)
         # The call's files end together: one catalog transaction, one wake-up of the pollers.
         self._finish_all(outcomes)
         self.stats.add(index_seconds=time.perf_counter() - started, files_completed=completed, chunks=chunk_count)

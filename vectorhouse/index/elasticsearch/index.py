@@ -1,7 +1,8 @@
 """Elasticsearch 8.x as an Index: dense_vector kNN, BM25 over vectorhouse's own terms, filters inside kNN.
 
 A write returns after a refresh that began after it (:mod:`.refresh` groups them: one refresh for
-every file written meanwhile, not one each), so a file reported ``completed`` is searchable. Only core APIs are
+every file written meanwhile, not one each), so a file reported ``completed`` is searchable; the files
+of one embedding call go in one bulk request with one refresh (``upsert_files``). Only core APIs are
 used (index, bulk, search, kNN): no ``_delete_by_query``, scripts or extra analyzers, which the
 integration-test distribution and some managed clusters leave out. That distribution has no
 stemmer either, so chunks and queries are tokenised here, by :class:`vectorhouse.index.tokens.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
-from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.base import Chunk, FileWrite, Hit
 from vectorhouse.index.elasticsearch.filters import (
     MATCH_ALL,
     attribute_rows,
@@ -39,6 +40,7 @@ from vectorhouse.index.elasticsearch.mapping import (
     mapping,
     mapping_problem,
 )
+from vectorhouse.index.elasticsearch.reads import files_matching, pages, read, search, search_together
 from vectorhouse.index.elasticsearch.refresh import RefreshGroups
 from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import keyword_terms
@@ -46,11 +48,9 @@ from vectorhouse.index.tokens import KeywordTokenizer
 
 # kNN candidates per shard: at least this many, else 4 x k (Elasticsearch allows up to 10000).
 MIN_NUM_CANDIDATES = 200
-_PAGE = 1000  # documents per page when reading a whole file back
 # Compiled filters nested deeper than this are evaluated here instead (see `_filter_query`):
 # Elasticsearch's indices.query.bool.max_nested_depth is 30 by default, our filters may nest 32 deep.
 MAX_BOOL_DEPTH = 20
-_SHARD_RETRIES = 8  # about 3.6 s of waiting for a new shard in all
 # `mean_vector` from a random sample of this many chunks (~1 MB of JSON), kept this many seconds (or
 # until this process writes the store): the whole store up to that size, and fusion needs only the
 # scale it gives, which 256 vectors estimate within ~1%.
@@ -105,28 +105,12 @@ class ElasticsearchIndex:
     def _add_terms(self, name: str) -> None:
         """Give an index made before ``terms`` existed the field, and every document its terms."""
         self.client.indices.put_mapping(index=name, properties={"terms": TERMS_FIELD})
-        for batch in self._pages(name, MATCH_ALL, [{"file_id": "asc"}, {"position": "asc"}], ["text"]):
+        for batch in pages(self.client, name, MATCH_ALL, [{"file_id": "asc"}, {"position": "asc"}], ["text"]):
             bags = self._tokenizer.bags([h["_source"].get("text", "") for h in batch])
             actions = ({"_op_type": "update", "_index": name, "_id": h["_id"], "doc": {"terms": bag}}
                        for h, bag in zip(batch, bags, strict=True))
             # A document deleted meanwhile (404) needs no terms.
             helpers.bulk(self.client, actions, refresh=True, raise_on_error=True, ignore_status=(404,))
-
-    def _pages(self, name: str, query: dict[str, Any], sort: list[dict[str, str]],
-               source: bool | list[str]) -> Iterator[list[dict[str, Any]]]:
-        """Every hit of a query, a page at a time in `sort` order (search_after); none when the index is gone."""
-        after: list[Any] | None = None
-        while True:
-            try:
-                page = self._search(index=name, query=query, sort=sort, size=_PAGE, source=source, search_after=after)
-            except NotFoundError:
-                return
-            batch = page["hits"]["hits"]
-            if batch:
-                yield batch
-            if len(batch) < _PAGE:
-                return
-            after = batch[-1]["sort"]
 
     def _ensure(self, store_id: str, dimension: int) -> str:
         name = index_name(store_id, self.prefix)
@@ -162,50 +146,82 @@ class ElasticsearchIndex:
     def upsert(
         self, store_id: str, file_id: str, chunks: Sequence[Chunk], attributes: Mapping[str, Any] | None
     ) -> None:
-        vectors = [self._vector(chunk.vector) for chunk in chunks]
-        if not vectors:
-            self.delete_file(store_id, file_id)
-            return
-        name = self._ensure(store_id, len(vectors[0]))
-        self._means.pop(name, None)
-        attrs = attribute_rows(attributes)
-        # Documents past the new last position belong to an older version of the file.
-        self._delete_hits(name, self._file_hits(name, file_id, source=False, from_position=len(chunks)),
-                          refresh=False)
-        bags = self._tokenizer.bags([chunk.text for chunk in chunks])
-        actions = (
-            {
-                "_op_type": "index",
-                "_index": name,
-                "_id": f"{file_id}:{chunk.position}",
-                "_source": {
-                    "file_id": file_id,
-                    "position": chunk.position,
-                    "tokens": chunk.tokens,
-                    "text": chunk.text,
-                    "terms": bag,
-                    "vector": vector,
-                    "attrs": attrs,
-                },
-            }
-            for chunk, bag, vector in zip(chunks, bags, vectors, strict=True)
-        )
-        # raise_on_error: a partly failed bulk must fail the file, never leave it "completed".
-        helpers.bulk(self.client, actions, refresh=False, raise_on_error=True, chunk_size=500)
-        self._refreshes.wait(name)
+        error = self.upsert_files([FileWrite(store_id, file_id, chunks, attributes)])[0]
+        if error is not None:
+            raise error
+
+    def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
+        # One bulk request and one refresh per index for all the files: a refresh per file left a
+        # segment per file for Lucene to merge (each merge rebuilding HNSW graphs).
+        errors: list[Exception | None] = [None] * len(writes)
+        actions: list[dict[str, Any]] = []
+        owner: dict[tuple[str, str], int] = {}  # (index, document id) -> the write it belongs to
+        by_index: dict[str, list[int]] = {}
+        for i, write in enumerate(writes):
+            try:
+                if not write.chunks:
+                    self.delete_file(write.store_id, write.file_id)
+                    continue
+                vectors = [self._vector(chunk.vector) for chunk in write.chunks]
+                name = self._ensure(write.store_id, len(vectors[0]))
+            except Exception as exc:  # this file fails (another dimension than its store's, say)
+                errors[i] = exc
+                continue
+            self._means.pop(name, None)
+            by_index.setdefault(name, []).append(i)
+            attrs = attribute_rows(write.attributes)
+            bags = self._tokenizer.bags([chunk.text for chunk in write.chunks])
+            for chunk, bag, vector in zip(write.chunks, bags, vectors, strict=True):
+                doc_id = f"{write.file_id}:{chunk.position}"
+                owner[(name, doc_id)] = i
+                actions.append({"_op_type": "index", "_index": name, "_id": doc_id, "_source": {
+                    "file_id": write.file_id, "position": chunk.position, "tokens": chunk.tokens,
+                    "text": chunk.text, "terms": bag, "vector": vector, "attrs": attrs}})
+        for name, slots in by_index.items():
+            try:
+                # Documents past a file's new last position belong to an older version of it.
+                stale = self._stale_hits(name, {writes[i].file_id: len(writes[i].chunks) for i in slots})
+            except Exception as exc:
+                for i in slots:
+                    errors[i] = exc
+                continue
+            actions += [{"_op_type": "delete", "_index": name, "_id": hit["_id"]} for hit in stale]
+        actions = [a for a in actions if a["_op_type"] == "delete" or errors[owner[(a["_index"], a["_id"])]] is None]
+        try:
+            _, failed = helpers.bulk(self.client, actions, refresh=False, raise_on_error=False, chunk_size=500)
+        except Exception as exc:
+            return [error or exc for error in errors]
+        for item in failed:  # type: ignore[union-attr]
+            (op, result), = item.items()
+            if op == "delete" and result.get("status") == 404:
+                continue  # deleted meanwhile: as good as deleted here
+            slot = owner.get((result.get("_index"), result.get("_id")))
+            if slot is not None:
+                # A partly failed bulk fails its file: it must never be reported searchable.
+                errors[slot] = errors[slot] or helpers.BulkIndexError("a document failed to index", [item])
+        undo = [{"_op_type": "delete", "_index": name, "_id": doc_id}
+                for (name, doc_id), slot in owner.items() if errors[slot] is not None]
+        if undo:  # a failed file keeps none of the documents it did write (best effort)
+            helpers.bulk(self.client, undo, refresh=False, raise_on_error=False)
+        for name, slots in by_index.items():
+            try:
+                self._refreshes.wait(name)
+            except Exception as exc:
+                for i in slots:
+                    errors[i] = errors[i] or exc
+        return errors
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         name = index_name(store_id, self.prefix)
         self._means.pop(name, None)
         self._delete_hits(name, self._file_hits(name, file_id, source=False))
 
-    def _delete_hits(self, name: str, hits: list[dict[str, Any]], refresh: bool = True) -> None:
+    def _delete_hits(self, name: str, hits: list[dict[str, Any]]) -> None:
         # By id through _bulk: _delete_by_query is a module some distributions leave out.
         if hits:
             actions = ({"_op_type": "delete", "_index": name, "_id": h["_id"]} for h in hits)
             helpers.bulk(self.client, actions, refresh=False, raise_on_error=True)
-            if refresh:
-                self._refreshes.wait(name)
+            self._refreshes.wait(name)
 
     def delete_store(self, store_id: str) -> None:
         name = index_name(store_id, self.prefix)
@@ -230,7 +246,18 @@ class ElasticsearchIndex:
                    from_position: int = 0) -> list[dict[str, Any]]:
         """The file's documents in position order (from `from_position` on)."""
         query = {"bool": {"filter": [{"term": {"file_id": file_id}}, {"range": {"position": {"gte": from_position}}}]}}
-        return [hit for batch in self._pages(name, query, [{"position": "asc"}], source) for hit in batch]
+        return [hit for batch in pages(self.client, name, query, [{"position": "asc"}], source) for hit in batch]
+
+    def _stale_hits(self, name: str, lengths: Mapping[str, int]) -> list[dict[str, Any]]:
+        """The documents of these files at or past each one's given position, a few hundred files a search."""
+        files, hits = list(lengths.items()), []
+        for start in range(0, len(files), 256):
+            query = {"bool": {"minimum_should_match": 1, "should": [
+                {"bool": {"filter": [{"term": {"file_id": f}}, {"range": {"position": {"gte": n}}}]}}
+                for f, n in files[start:start + 256]]}}
+            hits += [hit for batch in pages(self.client, name, query, [{"file_id": "asc"}, {"position": "asc"}], False)
+                     for hit in batch]
+        return hits
 
     def search_vector(self, store_id: str, vector: np.ndarray, k: int, filter: Filter | None) -> list[Hit]:
         if k <= 0:
@@ -244,7 +271,7 @@ class ElasticsearchIndex:
         if filter is not None:
             knn["filter"] = self._filter_query(store_id, filter)
         try:
-            page = self._search(index=index_name(store_id, self.prefix), knn=knn, size=k,
+            page = search(self.client, index=index_name(store_id, self.prefix), knn=knn, size=k,
                                       source=["file_id", "position", "text"])
         except NotFoundError:
             return []
@@ -263,7 +290,7 @@ class ElasticsearchIndex:
         if filter is not None:
             bool_query["filter"] = [self._filter_query(store_id, filter)]
         try:
-            page = self._search(index=index_name(store_id, self.prefix), query={"bool": bool_query}, size=k,
+            page = search(self.client, index=index_name(store_id, self.prefix), query={"bool": bool_query}, size=k,
                                       source=["file_id", "position", "text"])
         except NotFoundError:
             return []
@@ -277,7 +304,7 @@ class ElasticsearchIndex:
         # A random sample (random_score is a core query): Elasticsearch cannot aggregate dense vectors.
         sample = {"function_score": {"query": MATCH_ALL, "random_score": {"seed": 7, "field": "_seq_no"}}}
         try:
-            page = self._search(index=name, query=sample, size=MEAN_SAMPLE, source=["vector"])
+            page = search(self.client, index=name, query=sample, size=MEAN_SAMPLE, source=["vector"])
         except NotFoundError:
             return None
         hits = page["hits"]["hits"]
@@ -293,7 +320,7 @@ class ElasticsearchIndex:
             return 0.0
         try:
             # The query's terms as a document give each term's document frequency.
-            found = self._read(self.client.termvectors, index=index_name(store_id, self.prefix),
+            found = read(self.client.termvectors, index=index_name(store_id, self.prefix),
                                doc={"terms": " ".join(terms)}, fields=["terms"], term_statistics=True,
                                field_statistics=True, positions=False, offsets=False)
         except NotFoundError:
@@ -324,49 +351,13 @@ class ElasticsearchIndex:
         if terms:
             searches.append({"query": {"bool": {"must": [_text_match(terms)], "filter": [only]}},
                              "size": len(keys), "_source": ["file_id", "position"]})
-        answers = self._search_together(name, searches)
+        answers = search_together(self.client, name, searches)
         if answers is None:
             return {}
         keyword = {_key(h): float(h["_score"]) for h in (answers[1]["hits"]["hits"] if terms else [])}
         return {
             _key(h): (2.0 * float(h["_score"]) - 1.0, keyword.get(_key(h), 0.0)) for h in answers[0]["hits"]["hits"]
         }
-
-    def _search_together(self, name: str, searches: list[dict[str, Any]]) -> list[Any] | None:
-        """The answers to several searches of one index in one round trip (``_msearch``, which the
-        cluster runs side by side); None when the index does not exist."""
-        lines: list[dict[str, Any]] = []
-        for body in searches:
-            lines += [{"index": name}, body]
-        answers = self._read(self.client.msearch, searches=lines)["responses"]
-        failed = [a for a in answers if "error" in a]
-        if failed and all(a.get("status") == 404 for a in failed):
-            return None
-        if failed:
-            # A failure inside _msearch comes back as a body, not an exception: ask one at a time,
-            # so the cluster's own error (or a shard's transient 503, retried) surfaces as usual.
-            try:
-                return [self._search(index=name, **{"source" if k == "_source" else k: v for k, v in body.items()})
-                        for body in searches]
-            except NotFoundError:
-                return None
-        return answers
-
-    def _search(self, **request: Any) -> Any:
-        return self._read(self.client.search, **request)
-
-    @staticmethod
-    def _read(call: Any, **request: Any) -> Any:
-        # A shard created a moment ago (by another worker) can answer 503 no_shard_available for a
-        # short while even after the index reports yellow; that is transient, so wait and ask again.
-        for attempt in range(_SHARD_RETRIES):
-            try:
-                return call(**request)
-            except ApiError as exc:
-                if exc.meta.status != 503 or attempt == _SHARD_RETRIES - 1:
-                    raise
-                time.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")
 
     def _filter_query(self, store_id: str, filter: Filter) -> dict[str, Any]:
         compiled = compile_filter(filter)
@@ -384,34 +375,17 @@ class ElasticsearchIndex:
         name = index_name(store_id, self.prefix)
         found: set[str] | None = None
         for term in self._tokenizer.terms(list(words)):
-            holding = self._files_matching(name, {"term": {"terms": term}})
+            holding = files_matching(self.client, name, {"term": {"terms": term}})
             found = holding if found is None else found & holding
             if not found:
                 return set()
         return found or set()
 
-    def _files_matching(self, name: str, query: dict[str, Any]) -> set[str]:
-        found: set[str] = set()
-        after: dict[str, Any] | None = None
-        while True:
-            composite: dict[str, Any] = {"size": _PAGE, "sources": [{"file": {"terms": {"field": "file_id"}}}]}
-            if after is not None:
-                composite["after"] = after
-            try:
-                page = self._search(index=name, query=query, size=0, aggs={"files": {"composite": composite}})
-            except NotFoundError:
-                return found
-            files = page["aggregations"]["files"]
-            found.update(bucket["key"]["file"] for bucket in files["buckets"])
-            after = files.get("after_key")
-            if len(files["buckets"]) < _PAGE or after is None:
-                return found
-
     def _files_attributes(self, name: str) -> list[tuple[str, dict[str, Any]]]:
         """Each file's attributes, from its first chunk's document."""
-        pages = self._pages(name, {"term": {"position": 0}}, [{"file_id": "asc"}], ["file_id", "attrs"])
+        firsts = pages(self.client, name, {"term": {"position": 0}}, [{"file_id": "asc"}], ["file_id", "attrs"])
         return [(h["_source"]["file_id"], attributes_from_rows(h["_source"].get("attrs") or []))
-                for batch in pages for h in batch]
+                for batch in firsts for h in batch]
 
     @staticmethod
     def _hit(hit: Mapping[str, Any], score: float) -> Hit:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.base import Chunk, FileWrite, Hit, upsert_each
 from vectorhouse.index.embedded import postings_file
 from vectorhouse.index.embedded.attributes import FileAttributes
 from vectorhouse.index.embedded.cache import RowSource, VectorCache
@@ -152,6 +152,9 @@ class EmbeddedIndex:
         last = row[0] if row else conn.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0]
         conn.execute("INSERT OR REPLACE INTO counters(name, value) VALUES ('chunk_id', ?)", (last + count,))
         return int(last) + 1
+
+    def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
+        return upsert_each(self, writes)  # each commit makes its file searchable: nothing to group
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from vectorhouse.index.base import Chunk, Hit
+from vectorhouse.index.base import Chunk, FileWrite, Hit, upsert_each
 from vectorhouse.index.filters import Filter
 from vectorhouse.index.pgvector.filters import compile_filter
 from vectorhouse.index.pgvector.keywords import count_file, keyword_query, top_chunks
@@ -146,6 +146,9 @@ class PgvectorIndex:
                     text = chunk.text.replace("\x00", "")
                     copy.write_row((store_id, file_id, chunk.position, text, chunk.tokens, vector, attrs))
             count_file(conn, store_id, file_id, 1)
+
+    def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
+        return upsert_each(self, writes)  # each commit makes its file searchable: nothing to group
 
     def delete_file(self, store_id: str, file_id: str) -> None:
         with self._conn() as conn:
