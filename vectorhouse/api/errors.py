@@ -142,17 +142,58 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_disk_full(exc):
-            log.error("request %s: %s %s: the disk is full", request_id(request), request.method, request.url.path)
-            return await _domain(request, InsufficientStorage("the server's disk is full: nothing of this "
-                                                              "request was kept; retry when space is freed"))
-        if is_unreachable(exc):
-            # Named by kind only: a driver's message may carry the backend's address or credentials.
-            log.error("request %s: %s %s: a backend is unreachable: %s", request_id(request), request.method,
-                      request.url.path, redact(f"{type(exc).__name__}: {exc}"))
-            return await _domain(request, Unavailable("a storage backend of this server is unreachable right "
-                                                      "now; retry shortly"))
+        fault = fault_response(request, exc)
+        if fault is not None:
+            return fault
         log.exception("request %s: unhandled error on %s %s", request_id(request), request.method,
                       request.url.path)
         return envelope(request, 500, "The server had an error while processing your request.",
                         code="server_error")
+
+    # Innermost: a fault is answered here, below the telemetry (which then counts its 503 or 507).
+    app.add_middleware(FaultResponses)
+
+
+def fault_response(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer to a fault outside the request's control (a full disk, an unreachable backend), or None."""
+    if is_disk_full(exc):
+        log.error("request %s: %s %s: the disk is full", request_id(request), request.method, request.url.path)
+        error: VectorhouseError = InsufficientStorage("the server's disk is full: nothing of this request was "
+                                                      "kept; retry when space is freed")
+    elif is_unreachable(exc):
+        # Named by kind only: a driver's message may carry the backend's address or credentials.
+        log.error("request %s: %s %s: a backend is unreachable: %s", request_id(request), request.method,
+                  request.url.path, redact(f"{type(exc).__name__}: {exc}"))
+        error = Unavailable("a storage backend of this server is unreachable right now; retry shortly")
+    else:
+        return None
+    log.error("request %s: %s %s failed: %s", request_id(request), request.method, request.url.path, error.message)
+    return envelope(request, error.status_code, error.message, error.param, error.code, error.error_type)
+
+
+class FaultResponses:
+    """Answers faults (`fault_response`) without letting the exception rise: Starlette re-raises whatever
+    reaches its last-resort handler after sending the answer, and uvicorn then closes the connection,
+    so a client reusing it would see the next request dropped."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            response = None if started else fault_response(Request(scope, receive), exc)
+            if response is None:
+                raise
+            await response(scope, receive, send)
