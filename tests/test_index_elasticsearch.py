@@ -92,6 +92,11 @@ def test_an_index_from_before_terms_gets_them(elasticsearch_url: str, prefix: st
         idx.close()
 
 
+def _refreshes(index: ElasticsearchIndex, name: str) -> int:
+    stats = index.client.indices.stats(index=name, metric="refresh")
+    return int(stats["indices"][name]["primaries"]["refresh"]["total"])
+
+
 def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_returns(
         index: ElasticsearchIndex) -> None:
     import threading
@@ -100,11 +105,7 @@ def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_return
     index.upsert(store, "file-warm", chunks_of(["warm up"], seed=0), None)  # creates the index
     name = index_name(store, index.prefix)
 
-    def refreshes() -> int:
-        stats = index.client.indices.stats(index=name, metric="refresh")
-        return int(stats["indices"][name]["primaries"]["refresh"]["total"])
-
-    before = refreshes()
+    before = _refreshes(index, name)
     start = threading.Barrier(8)
 
     def writer(w: int) -> None:
@@ -120,7 +121,7 @@ def test_concurrent_writes_share_refreshes_and_each_is_searchable_when_it_return
     for t in threads:
         t.join()
     assert found == [True] * files
-    assert refreshes() - before < files  # grouped: fewer refreshes than files written
+    assert _refreshes(index, name) - before < files  # grouped: fewer refreshes than files written
     index.delete_store(store)
 
 
@@ -129,15 +130,11 @@ def test_the_files_of_one_call_share_one_bulk_request_and_one_refresh(index: Ela
     index.upsert(store, "file-warm", chunks_of(["warm up"], seed=0), None)  # creates the index
     name = index_name(store, index.prefix)
 
-    def refreshes() -> int:
-        stats = index.client.indices.stats(index=name, metric="refresh")
-        return int(stats["indices"][name]["primaries"]["refresh"]["total"])
-
-    before = refreshes()
+    before = _refreshes(index, name)
     writes = [FileWrite(store, f"file-{f:03d}", chunks_of([f"unique{f}word here", "and more"], seed=f + 1), None)
               for f in range(files)]
     assert index.upsert_files(writes) == [None] * files
-    assert refreshes() - before <= 2  # one for the call (and perhaps the cluster's own), not one per file
+    assert _refreshes(index, name) - before <= 2  # one for the call (and perhaps the cluster's own), not one per file
     assert all(index.search_text(store, f"unique{f}word", 5, None) for f in range(files))
     index.delete_store(store)
 

@@ -34,8 +34,8 @@ _LOCATIONS = {"body", "query", "path", "header", "form"}
 REQUEST_ID_HEADER = "x-request-id"
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (the caller's x-request-id, else a new one) and echoes it on the response."""
+class HttpMiddleware:
+    """An ASGI middleware that handles HTTP requests (`http`) and passes anything else (lifespan) through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -44,6 +44,16 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Gives every request an id (the caller's x-request-id, else a new one) and echoes it on the response."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 else "req_" + secrets.token_hex(12)
         scope.setdefault("state", {})["request_id"] = request_id
@@ -171,18 +181,12 @@ def fault_response(request: Request, exc: Exception) -> JSONResponse | None:
     return envelope(request, error.status_code, error.message, error.param, error.code, error.error_type)
 
 
-class FaultResponses:
+class FaultResponses(HttpMiddleware):
     """Answers faults (`fault_response`) without letting the exception rise: Starlette re-raises whatever
     reaches its last-resort handler after sending the answer, and uvicorn then closes the connection,
     so a client reusing it would see the next request dropped."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def sending(message: Message) -> None:
