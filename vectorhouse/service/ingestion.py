@@ -278,9 +278,11 @@ class IngestionService:
                 "provenance": p.provenance}))
             completed += 1
             chunk_count += len(write.chunks)
+        # Counted before the pollers wake, so a client that sees its file completed sees it counted too.
+        self.stats.add(files_completed=completed, chunks=chunk_count)
         # The call's files end together: one catalog transaction, one wake-up of the pollers.
         self._finish_all(outcomes)
-        self.stats.add(index_seconds=time.perf_counter() - started, files_completed=completed, chunks=chunk_count)
+        self.stats.add(index_seconds=time.perf_counter() - started)
 
     def _finish_all(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
