@@ -38,10 +38,13 @@ def elasticsearch_url() -> Iterator[str]:
     if started.returncode != 0:
         raise RuntimeError(f"scripts/elasticsearch.sh start failed:\n{started.stderr[-4000:]}")
     url = started.stdout.strip().splitlines()[-1]
+    # A node that was already running (another suite's, on the same home) is left running.
+    ours = "already running" not in started.stderr
     try:
         yield url
     finally:
-        subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120)
+        if ours:
+            subprocess.run([str(SCRIPT), "stop"], capture_output=True, timeout=120)
 
 
 def elasticsearch_env(url: str, prefix: str) -> dict[str, str]:
