@@ -64,6 +64,11 @@ def _text_match(terms: Sequence[str]) -> dict[str, Any]:
     return {"match": {"terms": {"query": " ".join(terms), "operator": "or"}}}
 
 
+def _file_from(file_id: str, position: int) -> dict[str, Any]:
+    """The file's documents at or past `position`."""
+    return {"bool": {"filter": [{"term": {"file_id": file_id}}, {"range": {"position": {"gte": position}}}]}}
+
+
 def _key(hit: Mapping[str, Any]) -> tuple[str, int]:
     return (hit["_source"]["file_id"], int(hit["_source"]["position"]))
 
@@ -159,11 +164,10 @@ class ElasticsearchIndex:
         by_index: dict[str, list[int]] = {}
         for i, write in enumerate(writes):
             try:
-                if not write.chunks:
-                    self.delete_file(write.store_id, write.file_id)
-                    continue
                 vectors = [self._vector(chunk.vector) for chunk in write.chunks]
-                name = self._ensure(write.store_id, len(vectors[0]))
+                # A file without chunks only has its documents deleted (all are stale, below).
+                name = self._ensure(write.store_id, len(vectors[0])) if vectors \
+                    else index_name(write.store_id, self.prefix)
             except Exception as exc:  # this file fails (another dimension than its store's, say)
                 errors[i] = exc
                 continue
@@ -204,6 +208,8 @@ class ElasticsearchIndex:
         if undo:  # a failed file keeps none of the documents it did write (best effort)
             helpers.bulk(self.client, undo, refresh=False, raise_on_error=False)
         for name, slots in by_index.items():
+            if not any(a["_index"] == name for a in actions):
+                continue  # nothing written there (an empty file of a store without an index, say)
             try:
                 self._refreshes.wait(name)
             except Exception as exc:
@@ -245,16 +251,15 @@ class ElasticsearchIndex:
     def _file_hits(self, name: str, file_id: str, source: bool | list[str] = True,
                    from_position: int = 0) -> list[dict[str, Any]]:
         """The file's documents in position order (from `from_position` on)."""
-        query = {"bool": {"filter": [{"term": {"file_id": file_id}}, {"range": {"position": {"gte": from_position}}}]}}
+        query = _file_from(file_id, from_position)
         return [hit for batch in pages(self.client, name, query, [{"position": "asc"}], source) for hit in batch]
 
     def _stale_hits(self, name: str, lengths: Mapping[str, int]) -> list[dict[str, Any]]:
         """The documents of these files at or past each one's given position, a few hundred files a search."""
         files, hits = list(lengths.items()), []
         for start in range(0, len(files), 256):
-            query = {"bool": {"minimum_should_match": 1, "should": [
-                {"bool": {"filter": [{"term": {"file_id": f}}, {"range": {"position": {"gte": n}}}]}}
-                for f, n in files[start:start + 256]]}}
+            query = {"bool": {"minimum_should_match": 1,
+                              "should": [_file_from(f, n) for f, n in files[start:start + 256]]}}
             hits += [hit for batch in pages(self.client, name, query, [{"file_id": "asc"}, {"position": "asc"}], False)
                      for hit in batch]
         return hits
