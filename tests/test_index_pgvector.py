@@ -21,6 +21,7 @@ from tests.pg import scratch_database  # noqa: E402
 from vectorhouse.index.base import Chunk  # noqa: E402
 from vectorhouse.index.filters import Comparison  # noqa: E402
 from vectorhouse.index.pgvector import (  # noqa: E402
+    KEYWORDS_TABLE,
     STORES_TABLE,
     TABLE,
     TERMS_TABLE,
@@ -105,6 +106,7 @@ def test_concurrent_upserts_of_one_file_leave_one_copy(index: PgvectorIndex, sto
 
     run_concurrently(work, 6)
     assert row_count(postgres_url, store, "file-a") == 3
+    assert row_count(postgres_url, store, "file-a", KEYWORDS_TABLE) == 3  # one keyword row per chunk row
     texts = index.file_chunks(store, "file-a")
     assert len({t.split()[0] for t in texts}) == 1  # all three chunks from the same (last) writer
 
@@ -129,7 +131,10 @@ def test_ensure_schema_concurrently_on_a_fresh_database(fresh_url: str) -> None:
     assert not errors
     with psycopg.connect(fresh_url) as conn:
         names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s", (TABLE,))}
-    assert {f"{TABLE}_tsv", f"{TABLE}_store_file"} <= names
+        keyword_names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s",
+                                                    (KEYWORDS_TABLE,))}
+    assert f"{TABLE}_store_file" in names
+    assert {f"{KEYWORDS_TABLE}_tsv", f"{KEYWORDS_TABLE}_store_file", f"{KEYWORDS_TABLE}_store_lexemes"} <= keyword_names
     # Vector indexes are per dimension, made when a dimension's first rows are written.
     assert not any("hnsw" in name for name in names)
 
@@ -147,10 +152,10 @@ def _keyword_statistics(url: str, store_id: str) -> tuple[list[tuple[Any, ...]],
             (store_id, store_id, store_id),
         ).fetchall()
         counted = conn.execute(
-            f"SELECT u.lexeme, count(*) FROM {TABLE} c, unnest(c.tsv) AS u WHERE c.store_id = %s GROUP BY 1 "
+            f"SELECT u.lexeme, count(*) FROM {KEYWORDS_TABLE} k, unnest(k.tsv) AS u WHERE k.store_id = %s GROUP BY 1 "
             f"UNION ALL SELECT '', count(*) FROM {TABLE} WHERE store_id = %s HAVING count(*) > 0 "
-            f"UNION ALL SELECT ' ', count(*) FROM {TABLE} c, unnest(c.tsv) AS u, unnest(u.positions) "
-            "WHERE c.store_id = %s HAVING count(*) > 0",
+            f"UNION ALL SELECT ' ', count(*) FROM {KEYWORDS_TABLE} k, unnest(k.tsv) AS u, unnest(u.positions) "
+            "WHERE k.store_id = %s HAVING count(*) > 0",
             (store_id, store_id, store_id),
         ).fetchall()
     return sorted(kept), sorted(counted)
@@ -297,6 +302,41 @@ def test_keyword_statistics_are_counted_for_a_database_that_predates_them(fresh_
         with psycopg.connect(fresh_url) as conn:
             options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (TABLE,)).fetchone()
         assert options == (["toast_tuple_target=8160"],)
+    finally:
+        idx.close()
+
+
+def test_keyword_rows_are_moved_out_of_a_database_whose_chunk_rows_held_them(fresh_url: str) -> None:
+    """A database of an earlier version kept each chunk's tsvector on its chunk row: the first start
+    of this version moves them into the keyword table, and searches answer as before."""
+    idx = PgvectorIndex(fresh_url)
+    try:
+        for i, text in enumerate(["otters eat crabs", "crabs crabs", "kelp forest", "otters sleep"]):
+            idx.upsert("vs_old", f"file-{i}", chunks_of([text, f"{text} again"], seed=i), {"i": i})
+        before = [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)]
+        words = idx.files_with_words("vs_old", ("otters",))
+    finally:
+        idx.close()
+    with psycopg.connect(fresh_url) as conn:  # the earlier shape: tsv generated on the chunk rows
+        conn.execute(f"DROP TABLE {KEYWORDS_TABLE}")
+        conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN tsv tsvector "
+                     "GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED")
+        conn.execute(f"CREATE INDEX {TABLE}_tsv ON {TABLE} USING gin (tsv)")
+    idx = PgvectorIndex(fresh_url)
+    try:
+        assert [(h.key, h.score) for h in idx.search_text("vs_old", "otters crabs", 10, None)] == before
+        assert len(before) == 6 and words == {"file-0", "file-3"}
+        assert idx.files_with_words("vs_old", ("otters",)) == words
+        assert row_count(fresh_url, "vs_old", table=KEYWORDS_TABLE) == row_count(fresh_url, "vs_old") == 8
+        kept, counted = _keyword_statistics(fresh_url, "vs_old")
+        assert kept == counted
+        with psycopg.connect(fresh_url) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = %s::regclass "
+                                "AND attname = 'tsv' AND NOT attisdropped", (TABLE,)).fetchone()
+        assert left == (0,)
+        idx.delete_file("vs_old", "file-0")  # the moved rows are deleted with their file
+        assert row_count(fresh_url, "vs_old", "file-0", KEYWORDS_TABLE) == 0
+        assert [h.key[0] for h in idx.search_text("vs_old", "otters", 10, None)] == ["file-3", "file-3"]
     finally:
         idx.close()
 

@@ -4,6 +4,7 @@ from vectorhouse.index.pgvector.filters import compile_filter
 from vectorhouse.index.pgvector.index import PgvectorIndex
 from vectorhouse.index.pgvector.schema import (
     FILES_TABLE,
+    KEYWORDS_TABLE,
     STORES_TABLE,
     TABLE,
     TERMS_TABLE,
@@ -11,5 +12,5 @@ from vectorhouse.index.pgvector.schema import (
     ensure_schema,
 )
 
-__all__ = ["FILES_TABLE", "STORES_TABLE", "TABLE", "TERMS_TABLE", "PgvectorIndex", "compile_filter",
+__all__ = ["FILES_TABLE", "KEYWORDS_TABLE", "STORES_TABLE", "TABLE", "TERMS_TABLE", "PgvectorIndex", "compile_filter",
            "create_vector_index", "ensure_schema"]

@@ -26,9 +26,10 @@ from psycopg_pool import ConnectionPool
 from vectorhouse.index.base import Chunk, FileWrite, Hit, upsert_each
 from vectorhouse.index.filters import Filter
 from vectorhouse.index.pgvector.filters import compile_filter
-from vectorhouse.index.pgvector.keywords import count_file, keyword_query, top_chunks
+from vectorhouse.index.pgvector.keywords import TERMS_CTE, count_file, keyword_query, top_chunks
 from vectorhouse.index.pgvector.schema import (
     FILES_TABLE,
+    KEYWORDS_TABLE,
     SCHEMA_LOCK,
     STORES_TABLE,
     TABLE,
@@ -123,7 +124,8 @@ class PgvectorIndex:
         with self._conn() as conn:
             self._lock_file(conn, store_id, file_id)
             count_file(conn, store_id, file_id, -1)
-            conn.execute(f"DELETE FROM {TABLE} WHERE store_id = %s AND file_id = %s", (store_id, file_id))
+            for table in (TABLE, KEYWORDS_TABLE):
+                conn.execute(f"DELETE FROM {table} WHERE store_id = %s AND file_id = %s", (store_id, file_id))
             conn.execute(
                 f"INSERT INTO {FILES_TABLE} (store_id, file_id, chunks, attributes) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (store_id, file_id) "
@@ -145,6 +147,12 @@ class PgvectorIndex:
                     # PostgreSQL text cannot hold NUL; extracted text occasionally does.
                     text = chunk.text.replace("\x00", "")
                     copy.write_row((store_id, file_id, chunk.position, text, chunk.tokens, vector, attrs))
+            conn.execute(
+                f"INSERT INTO {KEYWORDS_TABLE} (chunk_id, store_id, file_id, position, attributes, tsv) "
+                f"SELECT id, store_id, file_id, position, attributes, to_tsvector('english'::regconfig, text) "
+                f"FROM {TABLE} WHERE store_id = %s AND file_id = %s",
+                (store_id, file_id),
+            )
             count_file(conn, store_id, file_id, 1)
 
     def upsert_files(self, writes: Sequence[FileWrite]) -> list[Exception | None]:
@@ -154,7 +162,7 @@ class PgvectorIndex:
         with self._conn() as conn:
             self._lock_file(conn, store_id, file_id)
             count_file(conn, store_id, file_id, -1)
-            for table in (TABLE, FILES_TABLE):
+            for table in (TABLE, KEYWORDS_TABLE, FILES_TABLE):
                 conn.execute(f"DELETE FROM {table} WHERE store_id = %s AND file_id = %s", (store_id, file_id))
 
     def delete_store(self, store_id: str) -> None:
@@ -162,14 +170,14 @@ class PgvectorIndex:
             # The store's statistics row first, as every writer of the store takes it: an upsert
             # still running commits before the rows are counted out, or starts after they are gone.
             conn.execute(f"SELECT 1 FROM {STORES_TABLE} WHERE store_id = %s FOR UPDATE", (store_id,))
-            for table in (TABLE, FILES_TABLE, TERMS_TABLE, STORES_TABLE):
+            for table in (TABLE, KEYWORDS_TABLE, FILES_TABLE, TERMS_TABLE, STORES_TABLE):
                 conn.execute(f"DELETE FROM {table} WHERE store_id = %s", (store_id,))
 
     def set_attributes(self, store_id: str, file_id: str, attributes: Mapping[str, Any] | None) -> None:
         attrs = Jsonb(dict(attributes)) if attributes is not None else None
         with self._conn() as conn:
             self._lock_file(conn, store_id, file_id)
-            for table in (TABLE, FILES_TABLE):
+            for table in (TABLE, KEYWORDS_TABLE, FILES_TABLE):
                 conn.execute(
                     f"UPDATE {table} SET attributes = %s WHERE store_id = %s AND file_id = %s",
                     (attrs, store_id, file_id),
@@ -209,8 +217,8 @@ class PgvectorIndex:
     def files_with_words(self, store_id: str, words: tuple[str, ...]) -> set[str]:
         """The store's files whose chunks hold every word (each anywhere in the file), by the GIN index;
         a word PostgreSQL's English configuration has no lexeme for (its own stop words) holds everywhere."""
-        one = (f"SELECT file_id FROM {TABLE} WHERE store_id = %s AND (numnode(plainto_tsquery('english', %s)) = 0 "
-               "OR tsv @@ plainto_tsquery('english', %s))")
+        one = (f"SELECT file_id FROM {KEYWORDS_TABLE} WHERE store_id = %s "
+               "AND (numnode(plainto_tsquery('english', %s)) = 0 OR tsv @@ plainto_tsquery('english', %s))")
         params = [arg for word in words for arg in (store_id, word, word)]
         with self._conn() as conn:
             rows = conn.execute(" INTERSECT ".join([one] * len(words)), params).fetchall()
@@ -304,17 +312,18 @@ class PgvectorIndex:
             return {}
         with self._conn() as conn:
             keywords = keyword_query(conn, store_id, query)
-            keyword, keyword_args = "0.0", []
+            terms, terms_args, keyword, keyword_args, cte = "", [], "0.0", [], ""
             if keywords is not None:
-                score, score_args = keywords.score()
-                match, match_args = keywords.match()
-                keyword = f"CASE WHEN c.tsv @@ {match} THEN {score} ELSE 0.0 END"
-                keyword_args = [*match_args, *score_args]
+                terms, terms_args = keywords.with_terms()
+                score, keyword_args = keywords.score()
+                keyword, cte = f"CASE WHEN k.tsv @@ {keywords.match()} THEN {score} ELSE 0.0 END", f", {TERMS_CTE}"
             rows = conn.execute(
-                f"SELECT c.file_id, c.position, c.embedding <=> %s, {keyword} FROM {TABLE} c "
-                "JOIN unnest(%s::text[], %s::int[]) AS k(file_id, position) "
-                "ON c.file_id = k.file_id AND c.position = k.position WHERE c.store_id = %s",
-                [self._vector(vector), *keyword_args, [key[0] for key in keys], [key[1] for key in keys], store_id],
+                f"{terms}SELECT c.file_id, c.position, c.embedding <=> %s, {keyword} FROM {TABLE} c "
+                "JOIN unnest(%s::text[], %s::int[]) AS wanted(file_id, position) "
+                "ON c.file_id = wanted.file_id AND c.position = wanted.position "
+                f"JOIN {KEYWORDS_TABLE} k ON k.chunk_id = c.id{cte} WHERE c.store_id = %s",
+                [*terms_args, self._vector(vector), *keyword_args, [key[0] for key in keys], [key[1] for key in keys],
+                 store_id],
             ).fetchall()
         return {(r[0], r[1]): (1.0 - float(r[2]), float(r[3])) for r in rows}
 
