@@ -46,8 +46,10 @@ from vectorhouse.index.filters import Filter, matches
 from vectorhouse.index.text import keyword_terms
 from vectorhouse.index.tokens import KeywordTokenizer
 
-# kNN candidates per shard: at least this many, else 4 x k (Elasticsearch allows up to 10000).
-MIN_NUM_CANDIDATES = 200
+# kNN candidates: at least this many, else 4 x k (Elasticsearch allows up to 10000). Each segment's
+# graph is searched that wide, so recall falls as merges leave fewer, larger segments: at 1M chunks
+# and 47 segments, recall@10 0.956 / 0.981 / 0.993 for 200 / 400 / 800 at 33.0 / 43.4 / 62.3 ms p50.
+MIN_NUM_CANDIDATES = 400
 # Compiled filters nested deeper than this are evaluated here instead (see `_filter_query`):
 # Elasticsearch's indices.query.bool.max_nested_depth is 30 by default, our filters may nest 32 deep.
 MAX_BOOL_DEPTH = 20
