@@ -231,7 +231,7 @@ def test_keyword_search_precut_gives_the_full_ranking(index: PgvectorIndex, stor
 
     def spy(*args: Any) -> Any:
         cut = precut(*args)
-        cuts.append(-1 if cut is None else cut[2])
+        cuts.append(-1 if cut is None else 10**9 if cut[2] is None else cut[2])
         return cut
 
     queries = [f"{c} {r}" for c in common for r in rare] + ["cell protein patient walrus lichen", "study quasar"]
@@ -250,6 +250,51 @@ def test_keyword_search_precut_gives_the_full_ranking(index: PgvectorIndex, stor
     assert len(fired) >= len(cuts) / 4, cuts  # the cut was taken for many queries (the others: too few
     assert sorted(fired)[len(fired) // 2] < 60, fired  # rare chunks to fill k), mostly leaving out the long
     # common-only chunks (the chunks hold up to 125 lexemes)
+
+
+def test_keyword_search_leaves_out_terms_too_common_to_matter(index: PgvectorIndex, store: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long query's most common terms, which together cannot lift even the store's shortest chunk to
+    the rare terms' k-th score, are left out of the match (keywords._essential): the answer is still
+    the full ranking's, hits and scores."""
+    from vectorhouse.index.pgvector import keywords
+
+    rng = np.random.default_rng(11)
+    common = ["cell", "protein", "patient", "study", "effect", "level"]
+    rare = ["otter", "granite", "zeolite"]
+    filler = [f"filler{i}" for i in range(200)]
+    for f in range(40):
+        texts = []
+        for _ in range(8):
+            words = list(rng.choice(filler, size=int(rng.integers(20, 80))))
+            words += [c for c in common if rng.random() < 0.3]
+            if rng.random() < 0.1:
+                words += [str(rng.choice(rare))] * int(rng.integers(1, 4))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+        index.upsert(store, f"file-{f:02d}", chunks_of(texts, seed=f), {"half": f % 2})
+    monkeypatch.setattr(keywords, "PRECUT_ROWS", 40)  # the rare terms are ranked first, the common not
+    left_out: list[int] = []
+    essential, precut = keywords._essential, keywords._precut
+
+    def spy(conn: Any, query: Any, common_terms: list[int], theta: float) -> list[int]:
+        kept = essential(conn, query, common_terms, theta)
+        left_out.append(len(common_terms) - len(kept))
+        return kept
+
+    queries = [" ".join([*common, r]) for r in rare] + [" ".join([*common[:4], *rare[:2]]), " ".join(common + rare)]
+    for filter in (None, Comparison("half", "eq", 1)):
+        for k in (1, 5, 10):
+            for query in queries:
+                monkeypatch.setattr(keywords, "_essential", spy)
+                cut = index.search_text(store, query, k, filter)
+                monkeypatch.setattr(keywords, "_precut", lambda *args: None)
+                full = index.search_text(store, query, k, filter)
+                monkeypatch.setattr(keywords, "_precut", precut)
+                assert [(h.file_id, h.position) for h in cut] == [(h.file_id, h.position) for h in full], query
+                assert [h.score for h in cut] == pytest.approx([h.score for h in full], rel=1e-12)
+                assert len(full) == k
+    assert sum(1 for n in left_out if n) >= len(left_out) / 2, left_out  # common terms were left out
 
 
 def test_keyword_statistics_follow_every_write(index: PgvectorIndex, store: str, postgres_url: str) -> None:

@@ -19,16 +19,20 @@ Writers of one store take its ``index_stores`` row lock first, which orders thei
 shared ``index_terms`` rows (no deadlocks) and keeps the counts equal to the rows. Without IDF
 (``ts_rank`` alone) SciFact's keyword nDCG@10 was 0.570 against FTS5's 0.687.
 
-A search of up to PRECUT_MAX_TERMS terms does not rank every chunk holding one (:func:`top_chunks`,
-MaxScore over the chunk length): the rarest terms' chunks (few, by ``index_terms``) are ranked first, and their k-th
-score ``theta`` bounds the rest. A chunk holding only the common terms C scores at most
-``sum(idf, C) * length_scale / log2(length + 1)``, and ``length(tsv)`` (its distinct lexemes) is at
-most the length ts_rank divides by, so only chunks with ``length(tsv) <= 2 ** (length_scale *
-sum(idf, C) / theta)`` can still reach the top k: the btree on ``(store_id, length(tsv))`` finds
-them beside the GIN index. The answer is exactly the full ranking's, ties included.
+A search does not rank every chunk holding one of its terms (:func:`top_chunks`, MaxScore): the
+rarest terms' chunks (few, by ``index_terms``) are ranked first, and their k-th score ``theta``
+bounds the rest, the chunks holding only common terms C, two ways. Each term's ``ts_rank`` is at most
+``1 / log2(length + 1)``, and ``length(tsv)`` (distinct lexemes) is at most the length it divides by:
 
-Longer queries rank every keyword row (``index_keywords``, schema.py) that holds one of their terms;
-the chunk rows are read for the k best alone.
+- by length: such a chunk scores at most ``sum(idf, C) * length_scale / log2(length + 1)``, so only
+  chunks with ``length(tsv) <= 2 ** (length_scale * sum(idf, C) / theta)`` can still reach the top
+  k; the btree on ``(store_id, length(tsv))`` finds them beside the GIN index;
+- by terms: the most common terms whose idfs together, in the store's shortest chunk, still score
+  under theta cannot lift a chunk holding only them into the top k, so a chunk must hold one of the
+  other common terms (MaxScore's essential terms).
+
+The answer is exactly the full ranking's, ties included. Ranking reads the narrow keyword rows
+(``index_keywords``, schema.py); the chunk rows are read for the k best alone.
 """
 
 from __future__ import annotations
@@ -52,11 +56,6 @@ ZETA_2 = math.pi**2 / 6
 TERMS_CTE = "terms"
 # Chunks the rarest terms may hold between them and still be ranked first, in full, to find theta.
 PRECUT_ROWS = 2000
-# Longer queries are ranked in full: their common terms' bound (all of them in one chunk, each as
-# often as can be) admits nearly every chunk, and the first ranking is wasted. Measured at 100k
-# chunks on SciFact's claims cut to their first n words, pre-cut against full p50: 3 words 24.6
-# against 91.2 ms, 5 words 61.3 / 91.8, 8 words 150.0 / 133.2, whole claims (~10) 219.6 / 201.7.
-PRECUT_MAX_TERMS = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,7 @@ class KeywordQuery:
     and :meth:`score` needs the CTE in its FROM.
     """
 
+    store_id: str
     terms: tuple[str, ...]  # each held term's tsquery text
     idfs: tuple[float, ...]
     chunks: tuple[int, ...]  # the store's chunks holding each term
@@ -123,6 +123,7 @@ def keyword_query(conn: psycopg.Connection[Any], store_id: str, query: str) -> K
     idfs = tuple(bm25_idf(chunks, int(r[2])) for r in held)
     lacked = sum(1 for r in rows if r[1] and not r[2])  # a word PostgreSQL stems to nothing never matches
     return KeywordQuery(
+        store_id=store_id,
         terms=tuple(str(r[5]) for r in held),
         idfs=idfs,
         chunks=tuple(int(r[2]) for r in held),
@@ -140,12 +141,15 @@ def top_chunks(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str
     terms, terms_args = keywords.with_terms()
     score, score_args = keywords.score()
     cut = _precut(conn, keywords, where, params, k)
+    held_args: list[Any] = []
     if cut is None:
-        held, held_args = f"k.tsv @@ {keywords.match()}", []
+        held = f"k.tsv @@ {keywords.match()}"
     else:
-        rare, common, longest = cut
-        held = f"(k.tsv @@ {keywords.match(rare)} OR (k.tsv @@ {keywords.match(common)} AND length(k.tsv) <= %s))"
-        held_args = [longest]
+        rare, essential, longest = cut
+        others = f"k.tsv @@ {keywords.match(essential)}" if essential else "FALSE"
+        if essential and longest is not None:
+            others, held_args = f"({others} AND length(k.tsv) <= %s)", [longest]
+        held = f"(k.tsv @@ {keywords.match(rare)} OR {others})"
     # Ranked on the narrow keyword rows; only the k best fetch their chunk row for the text.
     return conn.execute(
         f"{terms}SELECT c.file_id, c.position, c.text, top.score FROM (SELECT k.chunk_id, k.file_id, k.position, "
@@ -157,9 +161,9 @@ def top_chunks(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str
 
 
 def _precut(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str, params: list[Any],
-            k: int) -> tuple[list[int], list[int], int] | None:
-    """(the rare terms, the common terms, the longest chunk holding only common terms that can still
-    reach the top k), or None when the full ranking is as cheap or no bound holds."""
+            k: int) -> tuple[list[int], list[int], int | None] | None:
+    """(the rare terms, the common terms a chunk holding no rare one must hold one of to still reach
+    the top k, the longest such chunk or None for any), or None when no bound cuts."""
     by_rarity = sorted(range(len(keywords.terms)), key=lambda i: keywords.chunks[i])
     rare, held = [by_rarity[0]], keywords.chunks[by_rarity[0]]
     for i in by_rarity[1:]:
@@ -168,9 +172,9 @@ def _precut(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str, p
         rare.append(i)
         held += keywords.chunks[i]
     common = [i for i in by_rarity if i not in rare]
-    if not common or len(keywords.terms) > PRECUT_MAX_TERMS or not all(keywords.single[i] for i in common):
-        # Every term is rare (ranking them all is cheap), the query is too long for the bound to cut,
-        # or a phrase term (several lexemes) has no simple bound.
+    if not common or not all(keywords.single[i] for i in common):
+        # Every term is rare (ranking them all is cheap), or a phrase term (several lexemes) has no
+        # simple bound.
         return None
     terms, terms_args = keywords.with_terms()
     score, score_args = keywords.score()
@@ -181,11 +185,32 @@ def _precut(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str, p
     ).fetchall()
     if len(rows) < k or float(rows[-1][0]) <= 0.0:
         return None  # the rare terms' chunks do not fill the top k: no theta to cut with
-    exponent = keywords.length_scale * sum(keywords.idfs[i] for i in common) / float(rows[-1][0])
-    if exponent > 24:
-        return None  # the bound admits chunks of any realistic length
+    theta = float(rows[-1][0])
+    essential = _essential(conn, keywords, common, theta)
+    exponent = keywords.length_scale * sum(keywords.idfs[i] for i in common) / theta
     # log2(length + 1) <= exponent, widened a little so that rounding never drops a tie.
-    return rare, common, int(2 ** (exponent * (1 + 1e-9)))
+    longest = int(2 ** (exponent * (1 + 1e-9))) if exponent <= 24 else None
+    if longest is None and len(essential) == len(common):
+        return None  # neither bound cuts
+    return rare, essential, longest
+
+
+
+def _essential(conn: psycopg.Connection[Any], keywords: KeywordQuery, common: list[int], theta: float) -> list[int]:
+    """The common terms left once the most common ones, whose scores together cannot reach theta in
+    the store's shortest chunk, are taken away (MaxScore's non-essential terms)."""
+    row = conn.execute(f"SELECT length(tsv) FROM {KEYWORDS_TABLE} WHERE store_id = %s AND length(tsv) > 0 "
+                       "ORDER BY length(tsv) LIMIT 1", (keywords.store_id,)).fetchone()
+    if row is None:
+        return common
+    most = keywords.length_scale / math.log2(int(row[0]) + 1)  # one idf's largest weight in any chunk
+    total, dropped = 0.0, set()
+    for i in sorted(common, key=lambda i: keywords.idfs[i]):
+        if (total + keywords.idfs[i]) * most * (1 + 1e-9) >= theta:
+            break
+        total += keywords.idfs[i]
+        dropped.add(i)
+    return [i for i in common if i not in dropped]
 
 
 def count_file(conn: psycopg.Connection[Any], store_id: str, file_id: str, sign: int) -> None:
