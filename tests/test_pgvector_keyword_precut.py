@@ -98,8 +98,8 @@ def test_keyword_search_leaves_out_terms_too_common_to_matter(index: PgvectorInd
     left_out: list[int] = []
     essential, precut = keywords._essential, keywords._precut
 
-    def spy(conn: Any, query: Any, common_terms: list[int], theta: float) -> list[int]:
-        kept = essential(conn, query, common_terms, theta)
+    def spy(query: Any, common_terms: list[int], theta: float, shortest: int) -> list[int]:
+        kept = essential(query, common_terms, theta, shortest)
         left_out.append(len(common_terms) - len(kept))
         return kept
 

@@ -312,16 +312,16 @@ class PgvectorIndex:
             return {}
         with self._conn() as conn:
             keywords = keyword_query(conn, store_id, query)
-            terms, terms_args, keyword, keyword_args, cte = "", [], "0.0", [], ""
-            if keywords is not None:
+            terms, terms_args, keyword, keyword_args, joined = "", [], "0.0", [], ""
+            if keywords is not None:  # the keyword rows are joined only when there are terms to score
                 terms, terms_args = keywords.with_terms()
                 score, keyword_args = keywords.score()
-                keyword, cte = f"CASE WHEN k.tsv @@ {keywords.match()} THEN {score} ELSE 0.0 END", f", {TERMS_CTE}"
+                keyword = f"CASE WHEN k.tsv @@ {keywords.match()} THEN {score} ELSE 0.0 END"
+                joined = f" JOIN {KEYWORDS_TABLE} k ON k.chunk_id = c.id CROSS JOIN {TERMS_CTE}"
             rows = conn.execute(
                 f"{terms}SELECT c.file_id, c.position, c.embedding <=> %s, {keyword} FROM {TABLE} c "
                 "JOIN unnest(%s::text[], %s::int[]) AS wanted(file_id, position) "
-                "ON c.file_id = wanted.file_id AND c.position = wanted.position "
-                f"JOIN {KEYWORDS_TABLE} k ON k.chunk_id = c.id{cte} WHERE c.store_id = %s",
+                f"ON c.file_id = wanted.file_id AND c.position = wanted.position{joined} WHERE c.store_id = %s",
                 [*terms_args, self._vector(vector), *keyword_args, [key[0] for key in keys], [key[1] for key in keys],
                  store_id],
             ).fetchall()

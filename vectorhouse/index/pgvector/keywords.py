@@ -141,15 +141,14 @@ def top_chunks(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str
     terms, terms_args = keywords.with_terms()
     score, score_args = keywords.score()
     cut = _precut(conn, keywords, where, params, k)
+    held = f"k.tsv @@ {keywords.match(None if cut is None else cut[0])}"  # every term, or the rare ones
     held_args: list[Any] = []
-    if cut is None:
-        held = f"k.tsv @@ {keywords.match()}"
-    else:
-        rare, essential, longest = cut
-        others = f"k.tsv @@ {keywords.match(essential)}" if essential else "FALSE"
-        if essential and longest is not None:
-            others, held_args = f"({others} AND length(k.tsv) <= %s)", [longest]
-        held = f"(k.tsv @@ {keywords.match(rare)} OR {others})"
+    if cut is not None and cut[1]:  # ... or an essential common one, in a chunk short enough
+        _, essential, longest = cut
+        others = f"k.tsv @@ {keywords.match(essential)}"
+        if longest is not None:
+            others, held_args = f"{others} AND length(k.tsv) <= %s", [longest]
+        held = f"({held} OR ({others}))"
     # Ranked on the narrow keyword rows; only the k best fetch their chunk row for the text.
     return conn.execute(
         f"{terms}SELECT c.file_id, c.position, c.text, top.score FROM (SELECT k.chunk_id, k.file_id, k.position, "
@@ -178,15 +177,17 @@ def _precut(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str, p
         return None
     terms, terms_args = keywords.with_terms()
     score, score_args = keywords.score()
+    # Beside each score, the store's shortest chunk (distinct lexemes), for _essential's bound.
     rows = conn.execute(
-        f"{terms}SELECT {score} AS score FROM {KEYWORDS_TABLE} k, {TERMS_CTE} "
+        f"{terms}SELECT {score} AS score, (SELECT length(tsv) FROM {KEYWORDS_TABLE} WHERE store_id = %s "
+        f"AND length(tsv) > 0 ORDER BY length(tsv) LIMIT 1) FROM {KEYWORDS_TABLE} k, {TERMS_CTE} "
         f"WHERE k.tsv @@ {keywords.match(rare)} AND {where} ORDER BY score DESC LIMIT %s",
-        [*terms_args, *score_args, *params, k],
+        [*terms_args, *score_args, keywords.store_id, *params, k],
     ).fetchall()
     if len(rows) < k or float(rows[-1][0]) <= 0.0:
         return None  # the rare terms' chunks do not fill the top k: no theta to cut with
     theta = float(rows[-1][0])
-    essential = _essential(conn, keywords, common, theta)
+    essential = _essential(keywords, common, theta, int(rows[-1][1]))
     exponent = keywords.length_scale * sum(keywords.idfs[i] for i in common) / theta
     # log2(length + 1) <= exponent, widened a little so that rounding never drops a tie.
     longest = int(2 ** (exponent * (1 + 1e-9))) if exponent <= 24 else None
@@ -195,15 +196,10 @@ def _precut(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str, p
     return rare, essential, longest
 
 
-
-def _essential(conn: psycopg.Connection[Any], keywords: KeywordQuery, common: list[int], theta: float) -> list[int]:
+def _essential(keywords: KeywordQuery, common: list[int], theta: float, shortest: int) -> list[int]:
     """The common terms left once the most common ones, whose scores together cannot reach theta in
-    the store's shortest chunk, are taken away (MaxScore's non-essential terms)."""
-    row = conn.execute(f"SELECT length(tsv) FROM {KEYWORDS_TABLE} WHERE store_id = %s AND length(tsv) > 0 "
-                       "ORDER BY length(tsv) LIMIT 1", (keywords.store_id,)).fetchone()
-    if row is None:
-        return common
-    most = keywords.length_scale / math.log2(int(row[0]) + 1)  # one idf's largest weight in any chunk
+    the store's shortest chunk (`shortest` distinct lexemes), are taken away (MaxScore's non-essential terms)."""
+    most = keywords.length_scale / math.log2(shortest + 1)  # one idf's largest weight in any chunk
     total, dropped = 0.0, set()
     for i in sorted(common, key=lambda i: keywords.idfs[i]):
         if (total + keywords.idfs[i]) * most * (1 + 1e-9) >= theta:
