@@ -116,6 +116,12 @@ def test_bench_scale_fills_a_store_through_the_index_and_measures_it_over_http(
     assert "HNSW graph of" in log and " built:" not in log
 
 
+def test_bench_scale_builds_the_index_after_the_load_only_for_a_new_pgvector_load(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="index-after-load"):
+        main(["bench", "scale", str(tiny), "--chunks", "30", "--index-after-load", "--data-dir", str(tmp_path)])
+    assert not (tmp_path / "index.db").exists()  # refused before anything was written
+
+
 def test_bench_embed_compares_two_models_side_by_side(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "embed", str(tiny), "--compare", "all-MiniLM-L6-v2", "--group", "2"]) == 0
     out = capsys.readouterr().out

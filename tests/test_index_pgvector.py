@@ -393,3 +393,48 @@ def test_a_number_matches_the_signed_form_postgresql_parses_after_a_hyphen(index
     assert {h.position for h in index.search_text(store, "covid 19", 5, None)} == {1}
     # Held once, "4471" weighs what a word held once does: no term of "XJ-4471" counts as lacked.
     assert index.keyword_scale(store, "4471 covid") == pytest.approx(2 * index.keyword_scale(store, "covid"), rel=1e-6)
+
+
+def _index_exists(url: str, dimension: int) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f"{TABLE}_hnsw_{dimension}",)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def test_a_bulk_load_builds_the_hnsw_index_after_its_rows(fresh_url: str) -> None:
+    """Inside bulk_load a new dimension gets no index (searches scan exactly); at the end it is built
+    over every loaded row, and approximate search then finds what the exact scan found."""
+    idx = PgvectorIndex(fresh_url, exact_search_max_chunks=0)
+    try:
+        rng = np.random.default_rng(31)
+        m = rand_unit(rng, 300)
+        with idx.bulk_load(maintenance_work_mem_mb=64):
+            with pytest.raises(RuntimeError, match="already running"):
+                with idx.bulk_load():
+                    pass
+            for f in range(3):
+                idx.upsert("vs_bulk", f"file-{f}", [Chunk(p, f"b{f}-{p}", 1, m[f * 100 + p]) for p in range(100)], {})
+            assert not _index_exists(fresh_url, DIM)
+            q = unit(m[7] + 0.05 * rng.normal(size=DIM))
+            during = [(h.file_id, h.position) for h in idx.search_vector("vs_bulk", q, 5, None)]
+            top = np.argsort(-(m @ q))[:5]
+            assert during == [(f"file-{i // 100}", i % 100) for i in top]
+        assert _index_exists(fresh_url, DIM)
+        assert [(h.file_id, h.position) for h in idx.search_vector("vs_bulk", q, 5, None)] == during
+    finally:
+        idx.close()
+
+
+def test_a_failed_bulk_load_leaves_the_index_to_the_next_write(fresh_url: str) -> None:
+    idx = PgvectorIndex(fresh_url)
+    try:
+        m = rand_unit(np.random.default_rng(32), 4)
+        with pytest.raises(ValueError, match="boom"):
+            with idx.bulk_load():
+                idx.upsert("vs_bulk", "file-0", [Chunk(0, "a", 1, m[0])], {})
+                raise ValueError("boom")
+        assert not _index_exists(fresh_url, DIM)
+        idx.upsert("vs_bulk", "file-1", [Chunk(0, "b", 1, m[1])], {})
+        assert _index_exists(fresh_url, DIM)
+    finally:
+        idx.close()

@@ -46,6 +46,7 @@ class Filled:
     per_file: int
     load_seconds: float
     first_search_seconds: float
+    build_seconds: float | None = None  # --index-after-load: the HNSW build after the rows were in
     queries: list[str] = field(default_factory=list)
     query_vectors: np.ndarray = field(default_factory=lambda: np.empty((0, 0), np.float32))
 
@@ -82,18 +83,32 @@ def fill(settings: Settings, args: argparse.Namespace, chunks_out: list[Syntheti
                                    .order_by(vector_stores.c.seq.desc())).first()
             if row is None:
                 raise SystemExit(f"--reuse: no store named {name} in {settings.data_dir}")
-            return Filled(row[0], _file_ids(row[0], count), per_file, float("nan"), float("nan"), queries,
-                          query_vectors)
+            return Filled(row[0], _file_ids(row[0], count), per_file, float("nan"), float("nan"), queries=queries,
+                          query_vectors=query_vectors)
         store = service.stores.create(DEFAULT_PROJECT_ID, VectorStoreCreate(name=name, backend=args.backend))
         file_ids = _file_ids(store.id, count)
         _catalog_rows(service, store.id, file_ids, chunks, per_file)
         started = time.perf_counter()
-        _write_all(service, store.id, file_ids, chunks, per_file, args.writers)
-        load_seconds = time.perf_counter() - started
+        build: float | None = None
+        if args.index_after_load:
+            from vectorhouse.index.pgvector import PgvectorIndex  # an optional extra
+
+            backend = service.index.backend(args.backend)
+            assert isinstance(backend, PgvectorIndex)
+            # A rough size of pgvector's in-memory graph (vector, neighbour lists, overhead per chunk).
+            with backend.bulk_load(maintenance_work_mem_mb=len(chunks) * (chunks.dimension * 4 + 600) // 2**20 + 64):
+                _write_all(service, store.id, file_ids, chunks, per_file, args.writers)
+                load_seconds = time.perf_counter() - started
+                print(f"  rows in after {load_seconds:.1f} s; building the HNSW index", file=sys.stderr)
+            build = time.perf_counter() - started - load_seconds
+        else:
+            _write_all(service, store.id, file_ids, chunks, per_file, args.writers)
+            load_seconds = time.perf_counter() - started
         started = time.perf_counter()
         service.index.search_vector(store.id, query_vectors[0], K, None)  # whatever is built lazily
         first = time.perf_counter() - started
-        return Filled(store.id, file_ids, per_file, load_seconds, first, queries, query_vectors)
+        return Filled(store.id, file_ids, per_file, load_seconds, first, build_seconds=build, queries=queries,
+                      query_vectors=query_vectors)
     finally:
         service.close()
 
@@ -257,6 +272,8 @@ def measure(base_url: str, filled: Filled, chunks: SyntheticChunks, shares: list
 
 
 def scale_command(args: argparse.Namespace) -> int:
+    if args.index_after_load and (args.backend != "pgvector" or args.reuse):
+        raise SystemExit("--index-after-load is for a new pgvector load")
     temp = None if args.data_dir else Path(tempfile.mkdtemp(prefix="vectorhouse-scale-"))
     data_dir = Path(args.data_dir).resolve() if args.data_dir else temp / "data"  # type: ignore[operator]
     settings = _settings(args, data_dir)
@@ -272,7 +289,11 @@ def scale_command(args: argparse.Namespace) -> int:
         lines = [f"backend              {args.backend}",
                  f"chunks               {n} in {len(filled.file_ids)} files, dim {dim}",
                  f"load                 {filled.load_seconds:.1f} s, {n / filled.load_seconds:.0f} chunks/s "
-                 "(Index.upsert_files per embedding call, index maintained as it goes)",
+                 "(Index.upsert_files per embedding call, " + (
+                     "HNSW index built afterwards)" if filled.build_seconds is not None
+                     else "index maintained as it goes)"),
+                 *([f"index build          {filled.build_seconds:.1f} s (pgvector CREATE INDEX over the loaded rows)"]
+                   if filled.build_seconds is not None else []),
                  f"first search         {filled.first_search_seconds * 1000:.0f} ms in-process after the load "
                  "(lazy builds)"]
         disk = _disk_bytes(args.backend, settings, filled.store_id)
@@ -315,6 +336,8 @@ def add_scale_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("--data-dir", help="data dir (kept afterwards; default temporary)")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the store an earlier run with the same --chunks left in --data-dir")
+    parser.add_argument("--index-after-load", action="store_true",
+                        help="pgvector: build the HNSW index once the rows are in (pgvector's advice for bulk loads)")
     parser.add_argument("--database-url", help="PostgreSQL for pgvector (else VECTORHOUSE_DATABASE_URL)")
     parser.add_argument("--elasticsearch-url", help="Elasticsearch (else VECTORHOUSE_ELASTICSEARCH_URL)")
     parser.set_defaults(handler=scale_command)

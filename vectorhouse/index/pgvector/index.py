@@ -60,6 +60,8 @@ class PgvectorIndex:
         # Dimensions whose HNSW index this process has seen exist (each store has its model's).
         self._indexed: set[int] = set()
         self._indexed_lock = threading.Lock()
+        # Dimensions whose index waits for the end of a bulk load (None: no bulk load running).
+        self._deferred: set[int] | None = None
         # The schema first, on a plain connection: the pool's connections need the vector type to exist.
         with psycopg.connect(database_url, connect_timeout=max(1, int(connect_timeout))) as conn:
             ensure_schema(conn)
@@ -104,11 +106,39 @@ class PgvectorIndex:
         with self._indexed_lock:
             if dimension in self._indexed:
                 return
+            if self._deferred is not None:
+                self._deferred.add(dimension)
+                return
             with self._conn() as conn:
                 # Under the schema lock: two processes writing a new dimension's first rows at once.
                 conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
                 create_vector_index(conn, dimension)
             self._indexed.add(dimension)
+
+    @contextmanager
+    def bulk_load(self, maintenance_work_mem_mb: int | None = None) -> Iterator[None]:
+        """Writes inside do not create the HNSW index of a dimension that has none yet; it is built over
+        all their rows at the end, as pgvector advises for loading: at 20k chunks an insert into the
+        graph was two thirds of a write, and a build is one pass with the graph in memory (give
+        `maintenance_work_mem_mb` room for it, or it spills and slows). Searches meanwhile scan exactly."""
+        with self._indexed_lock:
+            if self._deferred is not None:
+                raise RuntimeError("a bulk load is already running")
+            self._deferred = set()
+        try:
+            yield
+        finally:
+            with self._indexed_lock:
+                deferred, self._deferred = self._deferred, None
+        for dimension in sorted(deferred):
+            with self._conn() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
+                if maintenance_work_mem_mb:
+                    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                                 (f"{int(maintenance_work_mem_mb)}MB",))
+                create_vector_index(conn, dimension)
+            with self._indexed_lock:
+                self._indexed.add(dimension)
 
     # -- writes ------------------------------------------------------------------------------
 
