@@ -109,11 +109,17 @@ class PgvectorIndex:
             if self._deferred is not None:
                 self._deferred.add(dimension)
                 return
-            with self._conn() as conn:
-                # Under the schema lock: two processes writing a new dimension's first rows at once.
-                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
-                create_vector_index(conn, dimension)
+            self._create_vector_index(dimension)
             self._indexed.add(dimension)
+
+    def _create_vector_index(self, dimension: int, maintenance_work_mem_mb: int | None = None) -> None:
+        with self._conn() as conn:
+            # Under the schema lock: two processes writing a new dimension's first rows at once.
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
+            if maintenance_work_mem_mb:  # for this transaction only
+                conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
+                             (f"{int(maintenance_work_mem_mb)}MB",))
+            create_vector_index(conn, dimension)
 
     @contextmanager
     def bulk_load(self, maintenance_work_mem_mb: int | None = None) -> Iterator[None]:
@@ -131,12 +137,7 @@ class PgvectorIndex:
             with self._indexed_lock:
                 deferred, self._deferred = self._deferred, None
         for dimension in sorted(deferred):
-            with self._conn() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
-                if maintenance_work_mem_mb:
-                    conn.execute("SELECT set_config('maintenance_work_mem', %s, true)",
-                                 (f"{int(maintenance_work_mem_mb)}MB",))
-                create_vector_index(conn, dimension)
+            self._create_vector_index(dimension, maintenance_work_mem_mb)
             with self._indexed_lock:
                 self._indexed.add(dimension)
 
