@@ -287,3 +287,12 @@ def test_markitdown_cannot_reach_the_network() -> None:
     # Only local-file converters are registered: nothing that fetches URLs or calls an LLM.
     names = {type(reg.converter).__name__ for reg in md._converters}
     assert names == {"HtmlConverter", "PdfConverter", "DocxConverter", "PptxConverter", "XlsxConverter"}
+
+
+def test_the_server_does_not_import_markitdown_until_a_rich_file_is_converted() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, vectorhouse.api; assert 'markitdown' not in sys.modules and 'pandas' not in sys.modules; "
+            "from vectorhouse.ingest import extract; extract._get_markitdown(); assert 'markitdown' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

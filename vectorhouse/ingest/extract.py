@@ -8,13 +8,14 @@ import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-from markitdown import FileConversionException, MarkItDown, StreamInfo
-from markitdown.converters import DocxConverter, HtmlConverter, PdfConverter, PptxConverter, XlsxConverter
 
 from vectorhouse.config import Settings
+
+if TYPE_CHECKING:
+    from markitdown import FileConversionException, MarkItDown
 
 UNSUPPORTED_FILE = "unsupported_file"
 INVALID_FILE = "invalid_file"
@@ -336,10 +337,17 @@ _markitdown: MarkItDown | None = None
 
 
 def _get_markitdown() -> MarkItDown:
-    """One shared converter (loading magika's model is not free); built on first use."""
+    """One shared converter (loading magika's model is not free); built on first use.
+
+    markitdown is imported here, not at the top: with pandas and the parsers it is 70 MB and half a
+    second that a server whose rich files go to the sandbox (or that never gets one) does not need.
+    """
     global _markitdown
     with _markitdown_lock:
         if _markitdown is None:
+            from markitdown import MarkItDown
+            from markitdown.converters import DocxConverter, HtmlConverter, PdfConverter, PptxConverter, XlsxConverter
+
             session = requests.Session()
             session.mount("http://", _OfflineAdapter())
             session.mount("https://", _OfflineAdapter())
@@ -361,6 +369,8 @@ def _get_markitdown() -> MarkItDown:
 
 def _convert_rich(data: bytes, kind: str) -> str:
     """Run markitdown on bytes already identified as `kind`; its failures become invalid_file."""
+    from markitdown import FileConversionException, StreamInfo
+
     info = StreamInfo(
         extension=f".{kind}",
         mimetype=_MIME[kind],
