@@ -312,8 +312,13 @@ def scale_command(args: argparse.Namespace) -> int:
         finally:
             stop_server(process)
         process, base_url, ready, first = _start_measured(data_dir, log_path, filled)
-        stop_server(process)
+        try:
+            rss, peak = _rss_mib(process.pid)
+        finally:
+            stop_server(process)
         lines.append(f"restart to ready     {ready:.1f} s (after a clean stop); first hybrid search {first:.0f} ms")
+        lines.append(f"restarted RSS        {rss:.0f} MiB (peak {peak:.0f}); {(rss * 2**20 - n * dim * 4) / n:.0f} "
+                     "bytes per chunk beyond the raw vectors, at ready (postings and graph read back from disk)")
         print("\n".join(lines))
     finally:
         if temp is not None:
