@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vectorhouse.heap import release_freed_heap
 from vectorhouse.index.embedded.memo import SameObjects
 from vectorhouse.index.embedded.vectors import Ann, StoreBuffer, StoreVectors
 
@@ -243,7 +242,6 @@ class VectorCache:
         except Exception:
             log.exception("loading the vectors failed; each store loads on its first search")
         finally:
-            release_freed_heap()  # what reading the rows and building the graphs left behind
             self.warm.set()
 
     def loaded(self) -> int:

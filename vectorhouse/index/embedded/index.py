@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from vectorhouse.heap import release_freed_heap
 from vectorhouse.index.base import Chunk, FileWrite, Hit, upsert_each
 from vectorhouse.index.embedded import postings_file
 from vectorhouse.index.embedded.attributes import FileAttributes
@@ -371,7 +370,6 @@ class EmbeddedIndex:
                 self._check_keywords_size()
             if saved is None:
                 self._save_keywords()  # so that the next start reads them back instead of from FTS5
-            release_freed_heap()  # the rows and terms read to build them: gigabytes at a million chunks
         except Exception:
             log.exception("loading the keyword postings failed; SQLite scores keyword searches")
             with self._lock:
