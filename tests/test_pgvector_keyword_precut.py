@@ -20,7 +20,7 @@ index, store = backend_tests.index, backend_tests.store  # the same fixtures
 
 def test_keyword_search_precut_gives_the_full_ranking(index: PgvectorIndex, store: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The rare terms' chunks ranked first bound the rest by length (keywords.top_chunks): the same
+    """The rare terms' chunks ranked first bound every chunk by its length band (keywords.top_chunks): the same
     hits and scores, ties and filters included, as ranking every chunk holding a term."""
     from vectorhouse.index.pgvector import keywords
 
@@ -47,13 +47,24 @@ def test_keyword_search_precut_gives_the_full_ranking(index: PgvectorIndex, stor
         index.upsert(store, f"file-{f:02d}", chunks_of(texts, seed=f), {"half": f % 2})
         texts_of.update({(f"file-{f:02d}", i): text for i, text in enumerate(texts)})
     monkeypatch.setattr(keywords, "PRECUT_ROWS", 40)  # this small store then has rare and common terms
+    # Per search: -1 when not cut, else the longest band (its lower edge) asked for chunks of common terms only.
     cuts: list[int] = []
-    precut = keywords._precut
+    precut, bands = keywords._precut, keywords._bands
 
     def spy(*args: Any) -> Any:
         cut = precut(*args)
-        cuts.append(-1 if cut is None else 10**9 if cut[2] is None else cut[2])
+        if cut is None:
+            cuts.append(-1)
         return cut
+
+    def bands_spy(query: Any, *args: Any) -> Any:
+        matches = bands(query, *args)
+        common_only = [keywords.LENGTH_BANDS[band] for band, sets in matches for found in sets
+                       if all(query.chunks[i] > 40 for i in found)]
+        cuts.append(max(common_only, default=0))
+        return matches
+
+    monkeypatch.setattr(keywords, "_bands", bands_spy)
 
     queries = [f"{c} {r}" for c in common for r in rare] + ["cell protein patient walrus lichen", "study quasar"]
     for filter in (None, Comparison("half", "eq", 1)):
@@ -69,15 +80,15 @@ def test_keyword_search_precut_gives_the_full_ranking(index: PgvectorIndex, stor
     assert common_only > 20  # answers holding chunks with common terms only, which the bound must keep
     fired = [longest for longest in cuts if longest >= 0]
     assert len(fired) >= len(cuts) / 4, cuts  # the cut was taken for many queries (the others: too few
-    assert sorted(fired)[len(fired) // 2] < 60, fired  # rare chunks to fill k), mostly leaving out the long
-    # common-only chunks (the chunks hold up to 125 lexemes)
+    assert sorted(fired)[len(fired) // 2] < 60, fired  # rare chunks to fill k), mostly asking only short
+    # chunks (they hold up to 125 lexemes) for common terms alone
 
 
-def test_keyword_search_leaves_out_terms_too_common_to_matter(index: PgvectorIndex, store: str,
+def test_keyword_search_asks_long_chunks_for_several_terms(index: PgvectorIndex, store: str,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """A long query's most common terms, which together cannot lift even the store's shortest chunk to
-    the rare terms' k-th score, are left out of the match (keywords._essential): the answer is still
-    the full ranking's, hits and scores."""
+    """A chunk holding one common term cannot reach the rare terms' k-th score, so the bands ask for
+    chunks holding several terms at once (keywords.term_sets): the answer is still the full ranking's,
+    hits and scores."""
     from vectorhouse.index.pgvector import keywords
 
     rng = np.random.default_rng(11)
@@ -95,19 +106,20 @@ def test_keyword_search_leaves_out_terms_too_common_to_matter(index: PgvectorInd
             texts.append(" ".join(words))
         index.upsert(store, f"file-{f:02d}", chunks_of(texts, seed=f), {"half": f % 2})
     monkeypatch.setattr(keywords, "PRECUT_ROWS", 40)  # the rare terms are ranked first, the common not
-    left_out: list[int] = []
-    essential, precut = keywords._essential, keywords._precut
+    smallest: list[int] = []  # per band asked: the fewest terms a chunk of it must hold
+    term_sets, precut = keywords.term_sets, keywords._precut
 
-    def spy(query: Any, common_terms: list[int], theta: float, shortest: int) -> list[int]:
-        kept = essential(query, common_terms, theta, shortest)
-        left_out.append(len(common_terms) - len(kept))
-        return kept
+    def spy(idfs: Any, need: float) -> list[tuple[int, ...]]:
+        sets = term_sets(idfs, need)
+        if sets:
+            smallest.append(min(len(found) for found in sets))
+        return sets
 
     queries = [" ".join([*common, r]) for r in rare] + [" ".join([*common[:4], *rare[:2]]), " ".join(common + rare)]
     for filter in (None, Comparison("half", "eq", 1)):
         for k in (1, 5, 10):
             for query in queries:
-                monkeypatch.setattr(keywords, "_essential", spy)
+                monkeypatch.setattr(keywords, "term_sets", spy)
                 cut = index.search_text(store, query, k, filter)
                 monkeypatch.setattr(keywords, "_precut", lambda *args: None)
                 full = index.search_text(store, query, k, filter)
@@ -115,4 +127,28 @@ def test_keyword_search_leaves_out_terms_too_common_to_matter(index: PgvectorInd
                 assert [(h.file_id, h.position) for h in cut] == [(h.file_id, h.position) for h in full], query
                 assert [h.score for h in cut] == pytest.approx([h.score for h in full], rel=1e-12)
                 assert len(full) == k
-    assert sum(1 for n in left_out if n) >= len(left_out) / 2, left_out  # common terms were left out
+    assert sum(1 for n in smallest if n > 1) >= len(smallest) / 2, smallest  # bands asking for several terms
+
+
+@pytest.mark.parametrize("most", [64, 5])
+def test_term_sets_cover_every_set_of_terms_that_reaches_the_need(most: int) -> None:
+    """Every set of terms whose idfs reach the need contains one of term_sets' sets; none of its sets
+    is needed for a set that falls short when all the terms together fall short."""
+    from itertools import combinations
+
+    from vectorhouse.index.pgvector.keywords import term_sets
+
+    rng = np.random.default_rng(3)
+    several = 0
+    for _ in range(300):
+        idfs = [float(x) for x in rng.uniform(0.1, 8.0, size=int(rng.integers(1, 9)))]
+        need = float(rng.uniform(0.0, sum(idfs) * 1.2))
+        sets = term_sets(idfs, need, most)
+        several += any(len(found) > 1 for found in sets)
+        if sum(idfs) < need:
+            assert sets == []
+        for size in range(1, len(idfs) + 1):
+            for chosen in combinations(range(len(idfs)), size):
+                if sum(idfs[i] for i in chosen) >= need:
+                    assert any(set(found) <= set(chosen) for found in sets), (idfs, need, chosen, sets)
+    assert several > 50  # most needs take more than one term
