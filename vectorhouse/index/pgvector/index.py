@@ -40,8 +40,9 @@ from vectorhouse.index.pgvector.schema import (
 )
 
 EXACT_SEARCH_MAX_CHUNKS = 10000
-# hnsw.ef_search is capped at 1000 by pgvector.
-_EF_SEARCH_MIN, _EF_SEARCH_MAX = 100, 1000
+# hnsw.ef_search is capped at 1000 by pgvector. On bench scale's 100k store, 100 SciFact claims, top 10:
+# ef 100 recall@10 0.961 (5.0 ms p50 in-process), 200: 0.988 (7.3 ms), 400: 0.998 (12.1 ms); 0.912 at 1M with 100.
+_EF_SEARCH_MIN, _EF_SEARCH_MAX = 200, 1000
 
 
 class PgvectorIndex:
