@@ -157,17 +157,13 @@ def top_chunks(conn: psycopg.Connection[Any], keywords: KeywordQuery, where: str
     cut = _precut(conn, keywords, where, params, k)
     bands = [] if cut is None else _bands(keywords, *cut)
     terms, terms_args = keywords.with_terms([sets for _, sets in bands])
-    if cut is None:
-        arms = [f"SELECT k.chunk_id, k.file_id, k.position, {score} AS score FROM {KEYWORDS_TABLE} k, {TERMS_CTE} "
-                f"WHERE k.tsv @@ {keywords.match()} AND {where}"]
-        args = [*score_args, *params]
-    else:
-        arms, args = [], []
-        for j, (band, _) in enumerate(bands):
-            arms.append(f"SELECT k.chunk_id, k.file_id, k.position, {score} AS score FROM {KEYWORDS_TABLE} k, "
-                        f"{TERMS_CTE} WHERE {band_predicate(band, 'k.tsv')} "
-                        f"AND k.tsv @@ (SELECT m{j} FROM {TERMS_CTE}) AND {where}")
-            args += [*score_args, *params]
+    # One arm per band asked, each by its own partial GIN index; every term over the whole GIN index
+    # when there is no bound (or, which theta's own chunks rule out, no band left to ask).
+    matches = [f"{band_predicate(band, 'k.tsv')} AND k.tsv @@ (SELECT m{j} FROM {TERMS_CTE})"
+               for j, (band, _) in enumerate(bands)] or [f"k.tsv @@ {keywords.match()}"]
+    arms = [f"SELECT k.chunk_id, k.file_id, k.position, {score} AS score FROM {KEYWORDS_TABLE} k, {TERMS_CTE} "
+            f"WHERE {match} AND {where}" for match in matches]
+    args = [*score_args, *params] * len(arms)
     # Ranked on the narrow keyword rows; only the k best fetch their chunk row for the text.
     return conn.execute(
         f"{terms}SELECT c.file_id, c.position, c.text, top.score FROM (SELECT * FROM ({' UNION ALL '.join(arms)}) "
