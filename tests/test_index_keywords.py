@@ -60,22 +60,23 @@ def _assert_same_as_sqlite(index: EmbeddedIndex, rng: random.Random, stores: lis
     assert checked >= 50
 
 
-@pytest.mark.parametrize("essential", [None, 4, 40])
-def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Path, essential: int | None,
+@pytest.mark.parametrize("cut_block", [None, 1, 3])
+def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Path, cut_block: int | None,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """essential: the MaxScore top-k (index/embedded/topk.py) cut at that many postings of the rarest
-    terms, which on a store this small otherwise never prunes: the same hits and scores, bit for bit."""
-    pruned: list[bool] = []
-    if essential is not None:
-        monkeypatch.setattr(topk, "ESSENTIAL_POSTINGS", essential)
-        monkeypatch.setattr(topk, "MAXSCORE_MAX_TERMS", 8)  # queries here have up to 8 words
+    """cut_block: the top-k cut (index/embedded/topk.py) with blocks that short, else a store this
+    small is too small for it to leave out any row: the same hits and scores, bit for bit."""
+    cut: list[bool] = []  # per segment ranked: fewer rows left than matched
+    if cut_block is not None:
+        monkeypatch.setattr(topk, "CUT_BLOCK", cut_block)
 
-        def spy(query: topk.WeighedQuery, k: int) -> list[tuple[int, float]] | None:
-            found = topk.top_k(query, k)
-            pruned.append(found is not None)
-            return found
+        def cut_spy(scores: np.ndarray, excluded: np.ndarray | None, k: int,
+                    floor: float) -> tuple[np.ndarray, float]:
+            rows, raised = topk.contenders(scores, excluded, k, floor)
+            matched = (scores > 0) if excluded is None else (scores > 0) & ~excluded
+            cut.append(len(rows) < int(matched.sum()))
+            return rows, raised
 
-        monkeypatch.setattr(keywords, "top_k", spy)
+        monkeypatch.setattr(keywords, "contenders", cut_spy)
     rng = random.Random(11)
     index = EmbeddedIndex(tmp_path / "index.db")
     stores = ["vs_a", "vs_b", "vs_c"]
@@ -113,8 +114,8 @@ def test_postings_rank_exactly_as_fts5_through_upserts_and_deletes(tmp_path: Pat
     files["vs_b"] = []
     upsert("vs_b", "file-new")
     _assert_same_as_sqlite(index, rng, stores, files, own)
-    if essential is not None:
-        assert sum(pruned) >= 30, pruned  # the bound settled most searches without the full pass
+    if cut_block is not None:
+        assert sum(cut) >= 30, cut  # the cut left out rows that could not be among the best k
     for store in stores:  # what hybrid search asks besides the top k: the scale, and given rows' scores
         for _ in range(10):
             terms = keyword_terms(" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 8))))

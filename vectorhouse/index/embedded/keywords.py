@@ -27,7 +27,7 @@ import numpy as np
 
 from vectorhouse.index.embedded.memo import SameObjects
 from vectorhouse.index.embedded.postings_file import SavedPostings
-from vectorhouse.index.embedded.topk import SegmentTerms, WeighedQuery, best, scores_of, top_k
+from vectorhouse.index.embedded.topk import SegmentTerms, WeighedQuery, best, contenders, scores_of
 from vectorhouse.index.text import bm25_idf
 from vectorhouse.index.tokens import KeywordTokenizer, Occurrences, occurrences_sql
 
@@ -165,7 +165,7 @@ class KeywordPostings:
         self._tokenizer = KeywordTokenizer()
         self._weighed_lock = threading.Lock()
         self._weighed: dict[tuple[int, str, int],
-                            tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int, float]]] = {}
+                            tuple[_Segment, float, tuple[np.ndarray, np.ndarray, int]]] = {}
         self._weighed_size = 0
         self._file_masks: SameObjects[np.ndarray] = SameObjects()
 
@@ -324,12 +324,11 @@ class KeywordPostings:
         code = self._stores.get(store_id)
         store_rows = snap.store_rows.get(code, 0) if code is not None else 0
         if code is None or store_rows <= 0:
-            return WeighedQuery([], [], [], [])
+            return WeighedQuery([], [], [])
         avgdl = snap.store_tokens[code] / store_rows
         weighed = [[self._weights(segment, term, code, avgdl) for term in terms] for segment in snap.segments]
         rows_with = [sum(w[i][2] for w in weighed) for i in range(len(terms))]
         idfs = [bm25_idf(store_rows, hits) for hits in rows_with]
-        upper = [idf * max((w[i][3] for w in weighed), default=0.0) for i, idf in enumerate(idfs)]
         segments = []
         for segment, weights in zip(snap.segments, weighed, strict=True):
             allowed = None
@@ -338,15 +337,17 @@ class KeywordPostings:
                 allowed = self._file_masks.get((segment, allowed_files),
                                                lambda s=segment: s.rows_of(set(allowed_files)))
             segments.append(SegmentTerms(segment.ids, allowed, [(w[0], w[1]) for w in weights]))
-        return WeighedQuery(idfs, rows_with, upper, segments)
+        return WeighedQuery(idfs, rows_with, segments)
 
-    def _scored(self, snap: _Snapshot, store_id: str, query: WeighedQuery) -> KeywordMatches:
-        """Every matching row's BM25, in one pass over every posting of the query."""
+    def _scored(self, snap: _Snapshot, store_id: str, query: WeighedQuery, k: int | None = None) -> KeywordMatches:
+        """Every matching row's BM25, in one pass over every posting of the query; with `k`, only the
+        rows that can be among the best k (`topk.contenders`)."""
         code = self._stores.get(store_id, -1)
         if not query.idfs:  # a store with no rows
             return KeywordMatches(np.empty(0, np.int64), np.empty(0, np.float64), [], [], 0)
         found_ids: list[np.ndarray] = []
         found_scores: list[np.ndarray] = []
+        floor = 0.0  # a score k rows found so far reach (so the best k are at least that)
         for segment, terms in zip(snap.segments, query.segments, strict=True):
             held = [(positions, idf * weight) for idf, (positions, weight) in zip(query.idfs, terms.terms, strict=True)
                     if len(positions)]
@@ -355,12 +356,17 @@ class KeywordPostings:
             # One pass over every posting; each row's terms are summed in query order, as += per term would.
             scores = np.bincount(np.concatenate([p for p, _ in held]), weights=np.concatenate([c for _, c in held]),
                                  minlength=len(segment.ids))
-            wanted = scores > 0  # every held term adds at least 1e-6 * a positive weight
+            # Rows of other stores, deleted or filtered out, None when there are none to mask.
+            excluded: np.ndarray | None = None
             if not self._whole_and_one_store(segment, code):
-                wanted &= segment.alive & (segment.stores == code)
+                excluded = ~(segment.alive & (segment.stores == code))
             if terms.allowed is not None:
-                wanted &= terms.allowed
-            rows = np.flatnonzero(wanted)
+                excluded = ~terms.allowed if excluded is None else excluded | ~terms.allowed
+            if k is not None:
+                rows, floor = contenders(scores, excluded, k, floor)
+            else:
+                wanted = scores > 0  # every held term adds at least 1e-6 * a positive weight
+                rows = np.flatnonzero(wanted if excluded is None else wanted & ~excluded)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
         if not found_ids:
@@ -370,9 +376,9 @@ class KeywordPostings:
                               snap.store_rows.get(code, 0))
 
     def _weights(self, segment: _Segment, term: str, code: int,
-                 avgdl: float) -> tuple[np.ndarray, np.ndarray, int, float]:
-        """(positions, BM25 weight without the IDF, rows of the store holding it, the largest weight) of one term in one
-        segment, remembered while the segment and the store's average length stay the same: a question
+                 avgdl: float) -> tuple[np.ndarray, np.ndarray, int]:
+        """(positions, BM25 weight without the IDF, rows of the store holding it) of one term in one segment,
+        remembered while the segment and the store's average length stay the same: a question
         of nine words reads ~400k postings at a million chunks, and the weights are most of the work."""
         key = (id(segment), term, code)
         with self._weighed_lock:
@@ -381,7 +387,7 @@ class KeywordPostings:
             return held[2]
         posting = segment.postings.get(term)
         if posting is None:
-            found: tuple[np.ndarray, np.ndarray, int, float] = (np.empty(0, np.int32), np.empty(0), 0, 0.0)
+            found: tuple[np.ndarray, np.ndarray, int] = (np.empty(0, np.int32), np.empty(0), 0)
         else:
             positions, freqs = posting
             if not self._whole_and_one_store(segment, code):
@@ -391,7 +397,7 @@ class KeywordPostings:
             length = segment.lengths[positions]
             # Written as FTS5's C expression, operation for operation, so the doubles agree.
             weights = (tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * length / avgdl))
-            found = (positions, weights, len(positions), float(weights.max()) if len(weights) else 0.0)
+            found = (positions, weights, len(positions))
         with self._weighed_lock:
             self._weighed[key] = (segment, avgdl, found)
             self._weighed_size += len(found[0])
@@ -412,10 +418,7 @@ class KeywordPostings:
         query = self._weighed_query(snap, store_id, words, allowed_files) if snap is not None else None
         if snap is None or query is None:
             return None
-        pruned = top_k(query, k)  # MaxScore; None when every posting must be read anyway
-        if pruned is not None:
-            return pruned
-        found = self._scored(snap, store_id, query)
+        found = self._scored(snap, store_id, query, k)
         return best(found.ids, found.scores, k)
 
     def scale(self, store_id: str, words: Sequence[str]) -> float | None:

@@ -1,13 +1,14 @@
-"""MaxScore over the keyword postings: a short query's best k rows without scoring every posting of its common terms.
+"""The keyword postings' best k without ranking every match: a block-max cut over each segment's scores.
 
-Most postings a query reads at a million chunks are its common words'. The rarest terms' rows (at
-most ESSENTIAL_POSTINGS postings between them) are scored in full first, each row's other terms
-found by binary search in their postings; the k-th of those scores, theta, bounds the rest: a row
-holding only terms whose largest contributions (IDF x the term's largest BM25 weight in the store)
-sum below theta cannot reach the top k. When a term outside that set is not among the scored ones
-yet, its rows are added (up to EXTENSION_POSTINGS) and the k best are taken again. The answer is the
-plain pass's, bit for bit: each row's terms are summed in query order, as there. Longer queries take
-the plain pass (MAXSCORE_MAX_TERMS: measured slower for them).
+A question of ten words matches half of a large store. Every posting of its terms is scored into one
+array per segment (`bincount`, cheap), and only the rows at or above the k-th largest block maximum
+are ranked (`contenders`). The rows of the other signal in a hybrid search are scored by binary
+search in each term's postings (`scores_of`). Each row's terms are summed in query order, as FTS5
+does, so every answer is FTS5's, bit for bit.
+
+MaxScore (the rarest terms' rows scored first, their k-th score bounding the rest) ran here for
+queries of up to 3 terms until this cut; at 1M chunks the cut alone measured p50 within 0.2 ms of it
+and a third of its p90 (docs/performance.md), so it went.
 """
 
 from __future__ import annotations
@@ -17,14 +18,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Postings of the rarest terms scored before the bound is known; below it in all, the plain pass runs.
-ESSENTIAL_POSTINGS = 20_000
-# Postings a second round may add when the first theta leaves terms unscored; more: the plain pass.
-EXTENSION_POSTINGS = 40_000
-# Longer queries take the plain pass: at 1M chunks (SciFact claims cut to their first n words, with
-# the scale and 50 other rows' scores a hybrid search asks), MaxScore against the plain pass p50:
-# 3 words 3.36 / 5.63 ms, 5 words 8.50 / 7.84 ms, whole claims 14.76 / 13.53 ms.
-MAXSCORE_MAX_TERMS = 3
+# Rows per block of the top-k cut: the maxima of blocks this long take 0.9 ms over a million scores
+# (numpy reduces short rows slowly: 16 rows per block took 3.7 ms), and a store still has thousands.
+CUT_BLOCK = 128
+
+
+def contenders(scores: np.ndarray, excluded: np.ndarray | None, k: int, floor: float) -> tuple[np.ndarray, float]:
+    """The rows (not excluded, score above 0) whose score can be among the best k, and the raised floor.
+
+    Ranking every match was most of a long question's keyword search (partitioning 300k scores at a
+    million chunks). The k-th largest of the block maxima is a score that k rows reach (one in each of
+    k blocks), so no row below it, nor below the floor an earlier segment set, is among the best k;
+    ties with the k-th score all stay in.
+    """
+    if excluded is not None:
+        scores = np.where(excluded, 0.0, scores)
+    blocks = len(scores) // CUT_BLOCK
+    if k > 0 and blocks >= 4 * k:  # else a small segment, whose rows are cheap to rank
+        maxima = scores[: blocks * CUT_BLOCK].reshape(blocks, CUT_BLOCK).max(axis=1)
+        floor = max(floor, float(np.partition(maxima, blocks - k)[blocks - k]))
+    if floor > 0.0:
+        return np.flatnonzero(scores >= floor), floor
+    return np.flatnonzero(scores > 0), floor
 
 
 @dataclass(frozen=True)
@@ -38,11 +53,10 @@ class SegmentTerms:
 
 @dataclass(frozen=True)
 class WeighedQuery:
-    """A query's terms over a store's segments, with their IDF, row counts and largest contributions."""
+    """A query's terms over a store's segments, with their IDF and row counts."""
 
     idfs: list[float]
     rows_with: list[int]
-    upper: list[float]  # per term: IDF x its largest weight in the store
     segments: list[SegmentTerms]
 
 
@@ -56,61 +70,6 @@ def scores_at(query: WeighedQuery, segment: SegmentTerms, rows: np.ndarray) -> n
         held = positions[at] == rows
         scores = scores + np.where(held, idf * weights[at], 0.0)
     return scores
-
-
-def top_k(query: WeighedQuery, k: int) -> list[tuple[int, float]] | None:
-    """The best k (row id, BM25), ties by id; None when the plain pass over every posting is as cheap."""
-    count = len(query.idfs)
-    if count > MAXSCORE_MAX_TERMS:
-        return None
-    essential: set[int] = set()
-    held = 0
-    for term in sorted(range(count), key=lambda t: query.rows_with[t]):
-        if essential and held + query.rows_with[term] > ESSENTIAL_POSTINGS:
-            break
-        essential.add(term)
-        held += query.rows_with[term]
-    if len(essential) == count:
-        return None
-    ids, scores = _candidates(query, essential)
-    while len(ids) >= k > 0:
-        theta = -np.partition(-scores, k - 1)[k - 1]
-        # The terms with the smallest largest-contributions, as many as stay below theta together
-        # (widened for rounding): a row holding nothing else scores less than the k-th candidate.
-        passive: set[int] = set()
-        total = 0.0
-        for term in sorted(range(count), key=lambda t: query.upper[t]):
-            if (total + query.upper[term]) * (1 + 1e-9) >= theta:
-                break
-            total += query.upper[term]
-            passive.add(term)
-        needed = set(range(count)) - passive
-        if needed <= essential:
-            return best(ids, scores, k)
-        extra = sum(query.rows_with[t] for t in needed - essential)
-        if not passive or extra > EXTENSION_POSTINGS:
-            return None  # no bound, or one that leaves most postings to score: the plain pass is cheaper
-        essential |= needed  # theta can only rise with more candidates, so one more round settles it
-        ids, scores = _candidates(query, essential)
-    return None
-
-
-def _candidates(query: WeighedQuery, terms: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Every row holding one of `terms` (and allowed), with its full score."""
-    found_ids: list[np.ndarray] = []
-    found_scores: list[np.ndarray] = []
-    for segment in query.segments:
-        parts = [segment.terms[t][0] for t in terms if len(segment.terms[t][0])]
-        if not parts:
-            continue
-        rows = np.unique(np.concatenate(parts))
-        if segment.allowed is not None:
-            rows = rows[segment.allowed[rows]]
-        found_ids.append(segment.ids[rows])
-        found_scores.append(scores_at(query, segment, rows))
-    if not found_ids:
-        return np.empty(0, np.int64), np.empty(0)
-    return np.concatenate(found_ids), np.concatenate(found_scores)
 
 
 def best(ids: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[int, float]]:
