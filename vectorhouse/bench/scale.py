@@ -147,6 +147,14 @@ def _write_all(service: Vectorhouse, store_id: str, file_ids: list[str], chunks:
             future.result()
 
 
+def _memory_line(label: str, rss: float, peak: float, n: int, dim: int, backend: str, note: str) -> str:
+    """The server's resident memory; per chunk beyond the raw vectors where the vectors live in it."""
+    if backend != "embedded":  # the vectors are in PostgreSQL or Elasticsearch, not in this process
+        return f"{label} {rss:.0f} MiB (peak {peak:.0f}); the vectors are in the {backend} server"
+    return (f"{label} {rss:.0f} MiB (peak {peak:.0f}); {(rss * 2**20 - n * dim * 4) / n:.0f} bytes per chunk "
+            f"beyond the raw vectors ({note})")
+
+
 def _file_ids(store_id: str, count: int) -> list[str]:
     return [f"file-bench{store_id[3:15]}{i:09d}" for i in range(count)]
 
@@ -305,10 +313,8 @@ def scale_command(args: argparse.Namespace) -> int:
             lines.append(f"first start to ready {ready:.1f} s (process start to /ready 200, index loaded from "
                          f"what the load left); first hybrid search {first:.0f} ms")
             lines.extend(measure(base_url, filled, chunks, args.filter_share))
-            rss, peak = _rss_mib(process.pid)
-            beyond = (rss * 2**20 - n * dim * 4) / n
-            lines.append(f"server RSS           {rss:.0f} MiB (peak {peak:.0f}); {beyond:.0f} bytes per chunk "
-                         "beyond the raw vectors (the whole process)")
+            lines.append(_memory_line("server RSS          ", *_rss_mib(process.pid), n, dim, args.backend,
+                                      "the whole process"))
         finally:
             stop_server(process)
         process, base_url, ready, first = _start_measured(data_dir, log_path, filled)
@@ -317,8 +323,8 @@ def scale_command(args: argparse.Namespace) -> int:
         finally:
             stop_server(process)
         lines.append(f"restart to ready     {ready:.1f} s (after a clean stop); first hybrid search {first:.0f} ms")
-        lines.append(f"restarted RSS        {rss:.0f} MiB (peak {peak:.0f}); {(rss * 2**20 - n * dim * 4) / n:.0f} "
-                     "bytes per chunk beyond the raw vectors, at ready (postings and graph read back from disk)")
+        lines.append(_memory_line("restarted RSS       ", rss, peak, n, dim, args.backend,
+                                  "at ready: postings and graph read back from disk"))
         print("\n".join(lines))
     finally:
         if temp is not None:
