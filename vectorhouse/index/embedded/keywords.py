@@ -339,8 +339,8 @@ class KeywordPostings:
             segments.append(SegmentTerms(segment.ids, allowed, [(w[0], w[1]) for w in weights]))
         return WeighedQuery(idfs, rows_with, segments)
 
-    def _scored(self, snap: _Snapshot, store_id: str, query: WeighedQuery, k: int | None = None) -> KeywordMatches:
-        """Every matching row's BM25, in one pass over every posting of the query; with `k`, only the
+    def _scored(self, snap: _Snapshot, store_id: str, query: WeighedQuery, k: int = 0) -> KeywordMatches:
+        """Every matching row's BM25, in one pass over every posting of the query; with `k` > 0, only the
         rows that can be among the best k (`topk.contenders`)."""
         code = self._stores.get(store_id, -1)
         if not query.idfs:  # a store with no rows
@@ -362,11 +362,7 @@ class KeywordPostings:
                 excluded = ~(segment.alive & (segment.stores == code))
             if terms.allowed is not None:
                 excluded = ~terms.allowed if excluded is None else excluded | ~terms.allowed
-            if k is not None:
-                rows, floor = contenders(scores, excluded, k, floor)
-            else:
-                wanted = scores > 0  # every held term adds at least 1e-6 * a positive weight
-                rows = np.flatnonzero(wanted if excluded is None else wanted & ~excluded)
+            rows, floor = contenders(scores, excluded, k, floor)
             found_ids.append(segment.ids[rows])
             found_scores.append(scores[rows])
         if not found_ids:

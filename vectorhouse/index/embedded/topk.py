@@ -8,7 +8,7 @@ does, so every answer is FTS5's, bit for bit.
 
 MaxScore (the rarest terms' rows scored first, their k-th score bounding the rest) ran here for
 queries of up to 3 terms until this cut; at 1M chunks the cut alone measured p50 within 0.2 ms of it
-and a third of its p90 (docs/performance.md), so it went.
+and about half its p90 (docs/performance.md), so it went.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ CUT_BLOCK = 128
 
 
 def contenders(scores: np.ndarray, excluded: np.ndarray | None, k: int, floor: float) -> tuple[np.ndarray, float]:
-    """The rows (not excluded, score above 0) whose score can be among the best k, and the raised floor.
+    """The rows (not excluded, score above 0) whose score can be among the best k (k <= 0: every such
+    row), and the raised floor.
 
     Ranking every match was most of a long question's keyword search (partitioning 300k scores at a
     million chunks). The k-th largest of the block maxima is a score that k rows reach (one in each of
@@ -39,7 +40,7 @@ def contenders(scores: np.ndarray, excluded: np.ndarray | None, k: int, floor: f
         floor = max(floor, float(np.partition(maxima, blocks - k)[blocks - k]))
     if floor > 0.0:
         return np.flatnonzero(scores >= floor), floor
-    return np.flatnonzero(scores > 0), floor
+    return np.flatnonzero(scores > 0), floor  # every held term adds at least 1e-6 * a positive weight
 
 
 @dataclass(frozen=True)
